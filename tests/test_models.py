@@ -1,0 +1,155 @@
+"""Models against the DCGAN paper's rules and against a reference 64x64 DCGAN written out layer by layer."""
+
+import pytest
+import torch
+from torch import nn
+
+from dcgan_utils.device import seed_everything
+from dcgan_utils.losses import discriminator_loss, generator_loss
+from dcgan_utils.models import SIZES, Discriminator, Generator, count_parameters, init_weights
+
+CASES = [(size, channels) for size in SIZES for channels in (1, 3)]
+
+
+def reference_dcgan_64(nz=100, ngf=64, ndf=64, nc=3):
+    """The 64x64 DCGAN exactly as the paper (and PyTorch's examples/dcgan) lays it out."""
+    g = nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh(),
+    )
+    d = nn.Sequential(
+        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),  # the reference ends in a Sigmoid; ours returns the logit
+    )
+    return g, d
+
+
+def layout(module):
+    """(layer type, parameter shapes, stride, padding, slope) for every leaf layer."""
+    rows = []
+    for m in module.modules():
+        if len(list(m.children())) == 0:
+            shapes = tuple(tuple(p.shape) for p in m.parameters())
+            rows.append((type(m).__name__, shapes, getattr(m, "stride", None), getattr(m, "padding", None),
+                         getattr(m, "negative_slope", None)))
+    return rows
+
+
+def test_64x64_models_match_the_reference_architecture():
+    ref_g, ref_d = reference_dcgan_64()
+    g, d = Generator(64, 3, 100, 64), Discriminator(64, 3, 64)
+    assert layout(g) == layout(ref_g)
+    assert layout(d) == layout(ref_d)
+    assert count_parameters(g) == count_parameters(ref_g) and count_parameters(d) == count_parameters(ref_d)
+
+
+@pytest.mark.parametrize("size, channels", CASES)
+def test_shapes_and_output_range(size, channels):
+    g, d = Generator(size, channels, latent_dim=16, width=8), Discriminator(size, channels, width=8)
+    images = g(torch.randn(5, 16))
+    assert images.shape == (5, channels, size, size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert g(torch.randn(5, 16, 1, 1)).shape == images.shape  # (N, latent, 1, 1) noise works too
+    logits = d(images)
+    assert logits.shape == (5,)
+
+
+@pytest.mark.parametrize("size, channels", CASES)
+def test_paper_rules(size, channels):
+    g, d = Generator(size, channels, width=8), Discriminator(size, channels, width=8)
+    for model in (g, d):
+        kinds = {type(m) for m in model.modules()}
+        assert not kinds & {nn.Linear, nn.MaxPool2d, nn.AvgPool2d}, "no pooling, no fully-connected layers"
+    g_layers, d_layers = list(g.net), list(d.net)
+    # G: transposed convs only, ReLU inside, Tanh at the end, no BatchNorm on the output layer
+    assert all(not isinstance(m, nn.Conv2d) for m in g_layers)
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)
+    assert all(not isinstance(m, nn.LeakyReLU) for m in g_layers)
+    # D: strided convs, LeakyReLU(0.2), no BatchNorm right after the input layer, a conv (not a sigmoid) last
+    assert all(not isinstance(m, nn.ConvTranspose2d) for m in d_layers)
+    assert isinstance(d_layers[0], nn.Conv2d) and isinstance(d_layers[1], nn.LeakyReLU)
+    assert all(m.negative_slope == 0.2 for m in d_layers if isinstance(m, nn.LeakyReLU))
+    assert isinstance(d_layers[-1], nn.Conv2d) and not any(isinstance(m, (nn.Sigmoid, nn.ReLU)) for m in d_layers)
+    # every hidden conv is followed by BatchNorm: count them
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g_layers) == sum(isinstance(m, nn.ConvTranspose2d) for m in g_layers) - 1
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in d_layers) == sum(isinstance(m, nn.Conv2d) for m in d_layers) - 2
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_generator_doubles_the_side_at_every_transposed_conv(size):
+    g = Generator(size, 1, width=4)
+    sides = []
+    for m in g.net:
+        if isinstance(m, nn.ConvTranspose2d):
+            m.register_forward_hook(lambda mod, inp, out: sides.append(out.shape[-1]))
+    g(torch.randn(2, 100))
+    assert sides[-1] == size
+    assert all(b == 2 * a for a, b in zip(sides, sides[1:])), sides
+
+
+def test_initialisation_statistics():
+    seed_everything(0)
+    g, d = Generator(64, 3), Discriminator(64, 3)
+    convs = [m.weight for model in (g, d) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    norms = [m for model in (g, d) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    w = torch.cat([p.flatten() for p in convs])
+    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.02) < 1e-3
+    scale = torch.cat([m.weight for m in norms])
+    assert abs(scale.mean() - 1) < 5e-3 and abs(scale.std() - 0.02) < 5e-3
+    assert all(torch.all(m.bias == 0) for m in norms)
+
+
+def test_init_weights_resets_a_layer_with_bias():
+    conv = nn.Conv2d(3, 8, 3)  # PyTorch's default init: uniform, with a non-zero bias
+    init_weights(conv)
+    assert torch.all(conv.bias == 0) and abs(conv.weight.std() - 0.02) < 0.01
+
+
+def test_seeded_construction_and_forward_are_deterministic():
+    def run():
+        seed_everything(7)
+        g = Generator(32, 3, width=8)
+        return g(torch.randn(4, 100))
+
+    torch.testing.assert_close(run(), run(), rtol=0, atol=0)
+
+
+def test_one_training_step_reaches_every_parameter():
+    g, d = Generator(28, 1, width=8), Discriminator(28, 1, width=8)
+    real, fake = torch.rand(8, 1, 28, 28) * 2 - 1, g(torch.randn(8, 100))
+    discriminator_loss(d(real), d(fake.detach())).backward()
+    generator_loss(d(fake)).backward()
+    for name, p in list(g.named_parameters()) + list(d.named_parameters()):
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: Generator(48, 3), "image_size must be one of"),
+        (lambda: Discriminator(128, 3), "image_size must be one of"),
+        (lambda: Generator(64, 2), "channels must be one of"),
+        (lambda: Discriminator(32, 4), "channels must be one of"),
+        (lambda: Generator(64, 3, latent_dim=0), "latent_dim must be a positive integer"),
+        (lambda: Discriminator(64, 3, width=0), "width must be a positive integer"),
+    ],
+)
+def test_unsupported_settings_are_clear_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_generator_refuses_an_image_instead_of_noise():
+    with pytest.raises(ValueError, match="not an image"):
+        Generator(64, 3)(torch.randn(2, 3, 64, 64))
+
+
+def test_discriminator_refuses_the_wrong_image_shape():
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, 28, 28\)"):
+        Discriminator(28, 1)(torch.randn(2, 1, 32, 32))

@@ -1,0 +1,86 @@
+"""The notebook harness: every notebook runs with papermill at smoke size, and nbval checks its marked outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dcgan_utils.course import NOTEBOOKS, check_parameters, course_notebooks, execute
+
+ALL = course_notebooks()
+SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_course_has_notebooks_in_reading_order():
+    names = [p.name for p in ALL]
+    assert names and names[0] == "00_setup.ipynb"
+    assert all(name[:2].isdigit() for name in names) and names == sorted(names)
+
+
+@pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
+def test_notebook_is_set_up_for_the_harness(notebook):
+    nb = json.loads(notebook.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3", "machine-specific kernel name"
+    first = "".join(nb["cells"][0]["source"])
+    assert first.startswith("# ") and "Learning goals" in first and "runtime" in first.lower()
+    params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1 and "SMOKE" in "".join(params[0]["source"]), "one cell tagged 'parameters' with SMOKE"
+    assert "DCGAN_SMOKE" in "".join(params[0]["source"]), "SMOKE must default from DCGAN_SMOKE so nbval can shrink it"
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, "committed outputs contain an error"
+    assert any(c.get("outputs") for c in nb["cells"]), "committed without outputs: execute it and commit the result"
+
+
+@pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
+def test_notebook_runs_with_papermill_at_smoke_size(notebook, tmp_path):
+    before = _digest(notebook)
+    out = execute(notebook, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path)
+    assert out.parent == tmp_path / "out" and _digest(notebook) == before, "the committed notebook was written"
+    nb = nbformat.read(out, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "SMOKE = True" in injected[0].source
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+@pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
+def test_notebook_checked_outputs_match_with_nbval(notebook, tmp_path):
+    before = _digest(notebook)
+    env = {**os.environ, "DCGAN_SMOKE": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+           "--sanitize-with", str(SANITIZE), str(notebook)]
+    run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and _digest(notebook) == before
+
+
+def test_harness_ignores_a_machine_specific_kernel_name(tmp_path):
+    source = tmp_path / "other_machine.ipynb"
+    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("import sys\nprint(sys.executable)")]
+    metadata = {"kernelspec": {"name": "conda-env-someones-laptop-py", "display_name": "x", "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    out = nbformat.read(execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path), as_version=4)
+    assert out.cells[-1].outputs[0].text.strip() == sys.executable  # ran in this environment's python3 kernel
+
+
+def test_unknown_parameter_is_refused_before_running():
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['SMOKEY'\]"):
+        check_parameters(NOTEBOOKS / "00_setup.ipynb", {"SMOKEY": True})
+
+
+def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
+    bare = tmp_path / "bare.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), bare)
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        check_parameters(bare, {})
