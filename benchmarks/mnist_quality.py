@@ -1,0 +1,44 @@
+"""Target 1: MNIST on this CPU, from scratch, 5 minutes of wall clock; prints time, coverage and Frechet distance.
+
+    python benchmarks/mnist_quality.py                      # the package's defaults (what `train` uses)
+    python benchmarks/mnist_quality.py --g-width 32 --ema 0 # any TrainConfig flag, to measure one change
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from dcgan_utils.cli import add_config_arguments, config_from_args
+from dcgan_utils.data import load_dataset, to_model_range
+from dcgan_utils.metrics import class_coverage, frechet_distance, mnist_classifier
+from dcgan_utils.training import generate, train_gan
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--label", default="defaults", help="row name in the printed table")
+parser.add_argument("--budget", type=float, default=5.0, help="minutes of wall clock, data loading included")
+parser.add_argument("--samples", type=int, default=10000, help="generated images to evaluate")
+add_config_arguments(parser)
+args = parser.parse_args()
+
+classifier = mnist_classifier()  # trained once and cached, outside the timed budget
+test = to_model_range(load_dataset("mnist", train=False).images)
+start = time.perf_counter()
+data = load_dataset("mnist", image_size=args.image_size)
+args.max_minutes = args.budget - (time.perf_counter() - start) / 60  # training gets what loading left
+config = config_from_args(parser, args)
+state = train_gan(config, data, progress=False)
+wall = time.perf_counter() - start
+z = torch.randn(args.samples, config.latent_dim, generator=torch.Generator().manual_seed(1))
+fake = torch.cat([generate(state, chunk) for chunk in z.split(1000)]).cpu()
+cov = class_coverage(classifier, fake)
+real_cov = class_coverage(classifier, test)
+fd = frechet_distance(classifier, test, fake)
+epochs = state.step * config.batch_size / len(data)
+print(f"precision {state.precision}, {state.step} steps ({epochs:.1f} epochs) in {wall:.0f} s wall clock")
+print(f"real test digits: confident {real_cov['confident']:.1%}, smallest class {real_cov['min_class_share']:.1%}")
+print("| run | steps | epochs | wall s | confident >= 0.9 | smallest class | Frechet distance |")
+print(f"| {args.label} | {state.step} | {epochs:.1f} | {wall:.0f} | {cov['confident']:.1%} | "
+      f"{cov['min_class_share']:.1%} | {fd:.2f} |")

@@ -1,0 +1,131 @@
+"""Measuring samples: an MNIST classifier trained here (class coverage, Frechet distance) and Inception FID/KID."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from dcgan_utils.checkpoint import load_checkpoint, save_checkpoint
+from dcgan_utils.data import data_root, load_dataset, to_model_range
+from dcgan_utils.device import seed_everything
+
+CONFIDENT = 0.9  # a sample counts as a clear digit when the classifier gives its class >= 0.9
+
+
+class MNISTClassifier(nn.Module):
+    """A small CNN for 28x28 digits in [-1, 1]: about 99% test accuracy after two epochs on a CPU."""
+
+    num_features = 128  # size of the feature vector used for the Frechet distance (torchmetrics reads this)
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 64, 7, 7)
+            nn.Flatten(), nn.Linear(64 * 7 * 7, self.num_features), nn.ReLU(),  # (N, 128) features
+        )
+        self.head = nn.Linear(self.num_features, 10)  # (N, 10) class logits
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) images in [-1, 1], any H = W, -> (N, 128) features."""
+        if x.shape[-1] != 28:
+            x = F.interpolate(x.float(), size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+        return self.body(x.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class FeatureExtractor(nn.Module):
+    """Wrap a classifier so torchmetrics' FID uses its features instead of Inception's."""
+
+    def __init__(self, classifier: MNISTClassifier):
+        super().__init__()
+        self.classifier = classifier
+        self.num_features = classifier.num_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(x)
+
+
+def mnist_classifier(root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                     epochs: int = 2, retrain: bool = False) -> MNISTClassifier:
+    """The course's MNIST classifier: loaded from <data root>/classifiers/ if trained before, else trained now."""
+    path = data_root(root) / "classifiers" / f"mnist_cnn_{epochs}ep.pt"
+    model = MNISTClassifier()
+    if path.exists() and not retrain:
+        model.load_state_dict(load_checkpoint(path)["model"])
+        return model.to(device).eval()
+    seed_everything(0)
+    train = load_dataset("mnist", root, device=device)
+    test = load_dataset("mnist", root, train=False, device=device)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for x, y in train.batches(128, order):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    accuracy = classify(model, to_model_range(test.images).split(1000))[1].eq(test.labels.cpu()).float().mean().item()
+    save_checkpoint({"model": model.state_dict(), "test_accuracy": accuracy}, path)
+    return model
+
+
+@torch.no_grad()
+def classify(model: MNISTClassifier, batches) -> tuple[torch.Tensor, torch.Tensor]:
+    """Confidence and predicted class of every image in an iterable of image batches in [-1, 1]."""
+    probs = [F.softmax(model(batch), dim=1).cpu() for batch in batches]
+    confidence, label = torch.cat(probs).max(1)
+    return confidence, label
+
+
+def class_coverage(model: MNISTClassifier, images: torch.Tensor, threshold: float = CONFIDENT) -> dict:
+    """The mode-collapse meter: share of samples per class, and share classified with confidence >= threshold."""
+    confidence, label = classify(model, images.split(1000))
+    shares = torch.bincount(label, minlength=10).float() / len(label)
+    return {"confident": (confidence >= threshold).float().mean().item(), "class_shares": shares.tolist(),
+            "min_class_share": shares.min().item(), "classes_seen": int((shares > 0).sum())}
+
+
+def frechet_distance(model: MNISTClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance between real and generated images in the classifier's feature space (torchmetrics)."""
+    fid = FrechetInceptionDistance(feature=FeatureExtractor(model), normalize=True, input_img_size=(1, 28, 28))
+    fid = fid.to(real.device)
+    for batch in real.split(1000):
+        fid.update(batch, real=True)
+    for batch in fake.split(1000):
+        fid.update(batch, real=False)
+    return fid.compute().item()
+
+
+class InceptionUnavailable(RuntimeError):
+    """Inception-v3 weights for FID could be neither loaded from a path nor downloaded."""
+
+
+def inception_fid(real: torch.Tensor, fake: torch.Tensor, weights_path: str | os.PathLike | None = None) -> float:
+    """FID with torchmetrics' Inception-v3 for RGB images in [-1, 1]; weights from weights_path or a download."""
+    path = weights_path or os.environ.get("DCGAN_INCEPTION_WEIGHTS")
+    if path is not None and not Path(path).is_file():
+        raise InceptionUnavailable(f"no Inception weights at {path}: give the path of torch-fidelity's "
+                                   f"weights-inception-2015-12-05-6726825d.pth")
+    try:
+        fid = FrechetInceptionDistance(normalize=True, feature_extractor_weights_path=str(path) if path else None)
+    except Exception as err:  # torch-fidelity downloads the weights here; offline this fails
+        raise InceptionUnavailable(
+            f"Inception-v3 weights for FID could not be downloaded ({type(err).__name__}: {err}). Download "
+            f"weights-inception-2015-12-05-6726825d.pth from the torch-fidelity releases on a machine with a network "
+            f"and pass weights_path= (or set DCGAN_INCEPTION_WEIGHTS)."
+        ) from err
+    fid = fid.to(real.device)
+    for images, is_real in ((real, True), (fake, False)):
+        for batch in images.split(200):
+            fid.update(((batch.float() + 1) / 2).clamp(0, 1), real=is_real)
+    return fid.compute().item()

@@ -1,0 +1,56 @@
+"""Metrics on real MNIST: the classifier, class coverage as a mode-collapse meter, the Frechet distance."""
+
+import pytest
+import torch
+
+from dcgan_utils.checkpoint import load_checkpoint
+from dcgan_utils.data import data_root, load_dataset, to_model_range
+from dcgan_utils.metrics import InceptionUnavailable, class_coverage, frechet_distance, inception_fid, mnist_classifier
+
+
+@pytest.fixture(scope="module")
+def mnist_eval(mnist_root):
+    classifier = mnist_classifier(mnist_root)  # trained once (about 40 s on 2 cores), then cached
+    test = load_dataset("mnist", mnist_root, train=False)
+    return classifier, to_model_range(test.images), test.labels
+
+
+def test_classifier_is_accurate_and_cached(mnist_eval, mnist_root):
+    classifier, images, labels = mnist_eval
+    saved = load_checkpoint(data_root(mnist_root) / "classifiers" / "mnist_cnn_2ep.pt")
+    assert saved["test_accuracy"] > 0.97
+    with torch.no_grad():
+        assert classifier(images[:2000]).argmax(1).eq(labels[:2000]).float().mean() > 0.97
+
+
+def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
+    classifier, images, labels = mnist_eval
+    real = class_coverage(classifier, images)
+    assert real["confident"] > 0.9 and real["min_class_share"] > 0.08 and real["classes_seen"] == 10
+    assert abs(sum(real["class_shares"]) - 1) < 1e-5
+    collapsed = class_coverage(classifier, images[labels == 3][:500])  # a generator that only draws 3s
+    assert collapsed["min_class_share"] == 0 and collapsed["class_shares"][3] > 0.95
+    noise = class_coverage(classifier, torch.rand(500, 1, 28, 28) * 2 - 1)
+    assert noise["confident"] < real["confident"]
+
+
+def test_frechet_distance_small_between_real_sets_large_for_noise(mnist_eval):
+    classifier, images, labels = mnist_eval
+    same = frechet_distance(classifier, images[:5000], images[5000:])
+    threes = frechet_distance(classifier, images[:5000], images[labels == 3])
+    noise = frechet_distance(classifier, images[:5000], torch.rand(2000, 1, 28, 28) * 2 - 1)
+    assert same < threes < noise and same < 5
+
+
+def test_frechet_distance_accepts_64x64_samples(mnist_eval):
+    classifier, images, _ = mnist_eval
+    big = torch.nn.functional.interpolate(images[:2000], size=64, mode="bilinear")
+    assert frechet_distance(classifier, images[2000:4000], big) < 10
+
+
+def test_inception_fid_without_weights_says_what_to_do(tmp_path):
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    with pytest.raises(InceptionUnavailable, match="no Inception weights at"):
+        inception_fid(real, real, weights_path=tmp_path / "missing.pth")
+    with pytest.raises(InceptionUnavailable, match="could not be downloaded.*weights_path="):
+        inception_fid(real, real)  # the test process has no network

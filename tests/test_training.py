@@ -1,0 +1,132 @@
+"""The training engine: config checks, precision choice, exact resume, non-finite losses, history and grids."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from dcgan_utils import training
+from dcgan_utils.checkpoint import load_checkpoint
+from dcgan_utils.config import TrainConfig
+from dcgan_utils.data import ImageData
+from dcgan_utils.training import NonFiniteLossError, resolve_precision, train_gan
+
+
+def tiny_data(n=256, channels=1, size=28):
+    """Random images and labels: enough to exercise the loop without real data."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
+    return ImageData(images, torch.randint(0, 10, (n,), generator=g), tuple("0123456789"))
+
+
+def tiny_config(**changes):
+    base = dict(g_width=8, d_width=8, latent_dim=16, batch_size=32, epochs=2, sample_every=3, checkpoint_every=4,
+                num_samples=8, device="cpu", ema=0.9, seed=3)
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("lr", 0.0), ("lr", -1e-3), ("d_lr", 0), ("batch_size", 0), ("epochs", -1), ("latent_dim", 0),
+     ("dataset", "svhn"), ("loss", "bce"), ("precision", "fp8"), ("image_size", 48), ("beta1", 1.0),
+     ("ema", 1.0), ("real_label", 0.0), ("channels", 2), ("max_minutes", -1.0), ("batch_size", 2.5)],
+)
+def test_invalid_config_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=rf"TrainConfig\.{field} "):
+        TrainConfig(**{field: value})
+
+
+def test_config_defaults_are_the_papers():
+    c = TrainConfig()
+    assert (c.lr, c.d_lr, c.beta1, c.beta2, c.batch_size, c.latent_dim) == (2e-4, 2e-4, 0.5, 0.999, 128, 100)
+    assert c.channels == 1 and TrainConfig(dataset="cifar10", image_size=32).channels == 3
+    assert TrainConfig.from_dict(c.to_dict()) == c
+
+
+def test_precision_auto_and_fp16_rules(monkeypatch):
+    cpu = torch.device("cpu")
+    with pytest.raises(ValueError, match="fp16.*needs a CUDA GPU"):
+        resolve_precision("fp16", cpu)
+    assert resolve_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"
+
+
+def _everything(state):
+    """All tensors that define a run's future: weights, EMA, optimiser moments, noise state."""
+    parts = {**{f"G.{k}": v for k, v in state.G.state_dict().items()},
+             **{f"D.{k}": v for k, v in state.D.state_dict().items()},
+             **{f"ema.{k}": v for k, v in state.ema.state_dict().items()}, "noise": state.noise.get_state()}
+    for name, opt in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+        for i, s in opt.state_dict()["state"].items():
+            parts.update({f"{name}.{i}.{k}": v for k, v in s.items()})
+    return parts
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, precision):
+    data = tiny_data()  # 8 batches per epoch: 11 steps cross an epoch boundary, the stop at 5 is mid-epoch
+    straight = train_gan(tiny_config(max_steps=11, precision=precision), data, tmp_path / "a", progress=False)
+    train_gan(tiny_config(max_steps=5, precision=precision), data, tmp_path / "b", progress=False)
+    resumed = train_gan(tiny_config(max_steps=11, precision=precision), data, tmp_path / "b", resume=True,
+                        progress=False)
+    assert resumed.step == straight.step == 11
+    a, b = _everything(straight), _everything(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+    assert resumed.history == straight.history
+    assert [s for s, _ in resumed.grids] == [s for s, _ in straight.grids] == [3, 6, 9]
+    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(resumed.grids, straight.grids))
+
+
+def test_history_and_grids(tmp_path):
+    state = train_gan(tiny_config(max_steps=10), tiny_data(), progress=False)
+    assert all(len(v) == 10 for v in state.history.values())
+    for key in ("d_real", "d_fake", "d_fake_g"):
+        assert all(0 <= p <= 1 for p in state.history[key])
+    assert [step for step, _ in state.grids] == [3, 6, 9]
+    grid = state.grids[-1][1]
+    assert grid.shape == (8, 1, 28, 28) and grid.dtype == torch.uint8
+
+
+def test_training_moves_the_discriminator_apart():
+    # after some steps on a fixed real set, D tells real from fake better than chance
+    state = train_gan(tiny_config(max_steps=40, d_lr=1e-3), tiny_data(), progress=False)
+    assert sum(state.history["d_real"][-5:]) / 5 > sum(state.history["d_fake"][-5:]) / 5
+
+
+def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_g_loss = training.generator_loss
+    calls = {"n": 0}
+
+    def breaks_at_step_7(logits, kind):
+        calls["n"] += 1
+        loss = real_g_loss(logits, kind)
+        return loss * float("nan") if calls["n"] >= 7 else loss
+
+    monkeypatch.setattr(training, "generator_loss", breaks_at_step_7)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 7"):
+        train_gan(tiny_config(max_steps=20, checkpoint_every=4), tiny_data(), tmp_path, progress=False)
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert saved["step"] == 4
+    assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point())
+
+
+def test_resume_refuses_another_architecture(tmp_path):
+    train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="g_width \\(checkpoint 8, config 16\\)"):
+        train_gan(tiny_config(max_steps=4, g_width=16), tiny_data(), tmp_path, resume=True, progress=False)
+
+
+def test_data_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="config asks for 1x28x28"):
+        train_gan(tiny_config(max_steps=1), tiny_data(size=32), progress=False)
+
+
+def test_config_is_a_plain_dataclass_with_a_comment_per_field():
+    from dcgan_utils.config import field_help
+
+    assert set(field_help()) == {f.name for f in dataclasses.fields(TrainConfig)}
