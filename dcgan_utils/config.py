@@ -24,8 +24,8 @@ class TrainConfig:
     image_size: int = 28  # image side the models are built for: 28, 32 or 64
     channels: int = 0  # image channels; 0 means the dataset's own (MNIST 1, otherwise 3)
     latent_dim: int = 100  # length of the noise vector z (paper: 100)
-    g_width: int = 64  # generator feature maps in its last hidden layer (paper: 64)
-    d_width: int = 64  # discriminator feature maps in its first layer (paper: 64)
+    g_width: int = 32  # generator feature maps in its last hidden layer (paper: 64; 32 learns MNIST faster on a CPU)
+    d_width: int = 32  # discriminator feature maps in its first layer (paper: 64; 32 as for G)
     loss: str = "non_saturating"  # minimax, non_saturating, least_squares, hinge or wasserstein
     real_label: float = 1.0  # target for real images in D's BCE; 0.9 is one-sided label smoothing
     batch_size: int = 128  # images per step (paper: 128)
@@ -34,7 +34,7 @@ class TrainConfig:
     beta1: float = 0.5  # Adam momentum; the paper lowers it from 0.9 to 0.5 for stability
     beta2: float = 0.999  # Adam second-moment decay (paper: PyTorch's default)
     ema: float = 0.0  # decay of an exponential moving average of G's weights used for samples; 0 turns it off
-    epochs: int = 5  # passes over the training set
+    epochs: int = 20  # passes over the training set (20: about 5 minutes for MNIST 28x28 on a 2-core CPU in bf16)
     max_steps: int = 0  # stop after this many steps in total; 0 means no limit
     max_minutes: float = 0.0  # stop after this much wall-clock training time; 0 means no limit
     sample_every: int = 200  # steps between image grids from the fixed noise

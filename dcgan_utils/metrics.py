@@ -96,7 +96,11 @@ def class_coverage(model: MNISTClassifier, images: torch.Tensor, threshold: floa
 
 
 def frechet_distance(model: MNISTClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
-    """Frechet distance between real and generated images in the classifier's feature space (torchmetrics)."""
+    """Frechet distance between real and generated images in the classifier's features (torchmetrics).
+
+    Images of any side are resized to 28x28 first, which blurs them: compare generated 64x64 images with real
+    images resized to 64x64 (load_dataset(..., image_size=64)), never with the 28x28 originals.
+    """
     fid = FrechetInceptionDistance(feature=FeatureExtractor(model), normalize=True, input_img_size=(1, 28, 28))
     fid = fid.to(real.device)
     for batch in real.split(1000):

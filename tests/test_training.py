@@ -130,3 +130,10 @@ def test_config_is_a_plain_dataclass_with_a_comment_per_field():
     from dcgan_utils.config import field_help
 
     assert set(field_help()) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_callback_runs_once_per_epoch_with_the_history_so_far():
+    seen = []
+    train_gan(tiny_config(epochs=3), tiny_data(), progress=False,
+              callback=lambda state: seen.append((state.step, len(state.history["d_loss"]))))
+    assert seen == [(8, 8), (16, 16), (24, 24)]
