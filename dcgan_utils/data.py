@@ -83,16 +83,16 @@ class ImageData:
         return len(self) // batch_size if drop_last else -(-len(self) // batch_size)
 
     def batches(
-        self, batch_size: int, generator: torch.Generator | None = None, drop_last: bool = True
+        self, batch_size: int, generator: torch.Generator | None = None, drop_last: bool = True, start: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One shuffled pass: (images in [-1, 1] float32, labels), batch by batch, on the data's device."""
+        """One shuffled pass: (images in [-1, 1] float32, labels) on the data's device, from batch `start` on."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if drop_last and batch_size > len(self):
             raise ValueError(f"batch_size {batch_size} is larger than the data set ({len(self)} images): lower it")
         order = torch.randperm(len(self), generator=generator).to(self.device)
-        for start in range(0, self.num_batches(batch_size, drop_last) * batch_size, batch_size):
-            index = order[start : start + batch_size]
+        for first in range(start * batch_size, self.num_batches(batch_size, drop_last) * batch_size, batch_size):
+            index = order[first : first + batch_size]
             yield to_model_range(self.images.index_select(0, index)), self.labels.index_select(0, index)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -229,13 +227,14 @@ def train_gan(
         if out is not None:
             save_checkpoint(checkpoint_payload(state), out / "checkpoint.pt")
 
+    def finished() -> bool:
+        return state.step >= total or bool(config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes)
+
     try:
-        for epoch in itertools.count(state.step // per_epoch):
+        while not finished():
+            epoch = state.step // per_epoch
             order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)  # data order of this epoch
-            batches = itertools.islice(data.batches(config.batch_size, order), state.step - epoch * per_epoch, None)
-            for real, _ in batches:
-                if state.step >= total or (config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes):
-                    break
+            for real, _ in data.batches(config.batch_size, order, start=state.step - epoch * per_epoch):
                 real = real.contiguous(memory_format=fmt)
                 fake, d_stats = d_step(state, real)
                 g_stats = g_step(state, fake)
@@ -249,12 +248,11 @@ def train_gan(
                 if state.step % config.checkpoint_every == 0:
                     save()
                 bar.update(1)
-            else:
-                if callback is not None:
-                    _flush(state, pending)
-                    callback(state)
-                continue
-            break
+                if finished():
+                    break
+            if callback is not None and state.step % per_epoch == 0:  # an epoch has just ended
+                _flush(state, pending)
+                callback(state)
     finally:
         bar.close()
     save()

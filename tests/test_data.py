@@ -187,3 +187,10 @@ def test_real_cifar10_subset_as_a_folder(cifar_subset):
     assert torch.bincount(data.labels).tolist() == [1000] * 10
     first = sorted((cifar_subset / "airplane").iterdir())[0]
     assert torch.equal(data.images[0], pil_to_tensor(Image.open(first).convert("RGB")))
+
+
+def test_batches_can_start_mid_pass_in_the_same_order():
+    data = _labelled()
+    full = [y for _, y in data.batches(10, generator=torch.Generator().manual_seed(4))]
+    tail = [y for _, y in data.batches(10, generator=torch.Generator().manual_seed(4), start=7)]
+    assert len(tail) == 3 and all(torch.equal(a, b) for a, b in zip(full[7:], tail))
