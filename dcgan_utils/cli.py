@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     add_config_arguments(train)
+    train.set_defaults(handler=_train, command_parser=train)
     sample = sub.add_parser("sample", help="write samples from a checkpoint",
                             description="Write N generated images as a PNG grid (.png) or a uint8 (N, C, H, W) array (.npy).")
     sample.add_argument("checkpoint", help="checkpoint.pt written by `train`")
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="output file: .png or .npy")
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     sample.add_argument("--device", default="auto", help="device (default: auto)")
+    sample.set_defaults(handler=_sample, command_parser=sample)
     return parser
 
 
@@ -99,9 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m dcgan_utils`."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = parser._subparsers._group_actions[0].choices[args.command]
     try:
-        (_train if args.command == "train" else _sample)(command, args)
+        args.handler(args.command_parser, args)
     except (DatasetNotFoundError, CheckpointError, FileNotFoundError, NonFiniteLossError, ValueError) as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         sys.exit(2)
