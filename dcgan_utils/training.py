@@ -117,7 +117,7 @@ def g_step(state: GANState, fake: torch.Tensor) -> list[torch.Tensor]:
     """Update G once through the just-updated D on the fakes of the D step; return statistics."""
     with state.autocast():
         fake_logits = state.d_run(fake)
-        # G step (non-saturating): maximise log D(G(z))  ==  minimise BCE(D(G(z)), 1)
+        # G step, non-saturating kind: maximise log D(G(z))  ==  minimise BCE(D(G(z)), 1) (other kinds: losses.py)
         loss = generator_loss(fake_logits.float(), state.config.loss)
     state.opt_g.zero_grad(set_to_none=True)
     state.scaler_g.scale(loss).backward()
