@@ -16,7 +16,6 @@ from torchvision.utils import save_image
 from dcgan_utils.checkpoint import CheckpointError, load_checkpoint
 from dcgan_utils.config import TrainConfig, field_help
 from dcgan_utils.data import DatasetNotFoundError, to_uint8
-from dcgan_utils.device import seed_everything
 from dcgan_utils.training import NonFiniteLossError, build_state, generate, restore, train_gan
 
 
@@ -65,7 +64,6 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     config = dataclasses.replace(TrainConfig.from_dict(payload["config"]), device=args.device)
     state = build_state(config)
     restore(state, payload)
-    seed_everything(args.seed)
     z = torch.randn(args.num, config.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     images = torch.cat([generate(state, chunk) for chunk in z.split(500)]).cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
