@@ -64,6 +64,21 @@ def test_notebook_checked_outputs_match_with_nbval(notebook, tmp_path):
     assert " passed" in run.stdout and _digest(notebook) == before
 
 
+@pytest.mark.parametrize("notebook", [p for p in ALL if not p.name.startswith("00")], ids=lambda p: p.stem)
+def test_exercises_have_stubs_checks_and_hidden_solutions_that_ci_runs(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    text = ["".join(c["source"]) for c in cells]
+    exercises = [t for t in text if "### ✏️ Exercise" in t]
+    solutions = [(c, t) for c, t in zip(cells, text) if "solution" in c["metadata"].get("tags", [])]
+    assert len(exercises) >= 3, "at least three exercises per notebook"
+    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c, _ in solutions)
+    assert all("strict=True" in t for _, t in solutions), "solution cells must check strictly so CI can fail"
+    stubs = [t for c, t in zip(cells, text) if c["cell_type"] == "code" and "raise NotImplementedError" in t]
+    for _, solution in solutions:  # every check a solution runs is also offered to the learner on a stub
+        for name in {w.split("(")[0] for w in solution.split() if w.startswith("check_")}:
+            assert any(f"{name}(my_" in stub for stub in stubs), f"{notebook.name}: no stub checked by {name}"
+
+
 def test_harness_ignores_a_machine_specific_kernel_name(tmp_path):
     source = tmp_path / "other_machine.ipynb"
     cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),

@@ -1,0 +1,159 @@
+"""Exercise checkers: each runs the learner's function on random and extreme inputs and compares it with the
+course's reference to 1e-6, printing what differs.
+
+Every check returns True when the answer matches. With strict=True a wrong answer raises AssertionError (the
+notebooks' hidden solution cells use that, so CI fails if a reference or a check breaks).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from dcgan_utils import theory
+from dcgan_utils.losses import bce_with_logits, discriminator_loss, generator_loss
+
+ATOL = RTOL = 1e-6
+EXTREME_LOGITS = (-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0)  # where a naive log(sigmoid(l)) breaks
+
+
+def _random(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tensor:
+    """Reproducible float64 normal samples."""
+    return scale * torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+def _describe(args: tuple) -> str:
+    """A short description of a case's inputs for an error message."""
+    parts = []
+    for a in args:
+        if torch.is_tensor(a) and a.numel() > 4:
+            parts.append(f"tensor of shape {tuple(a.shape)} (min {a.min().item():.3g}, max {a.max().item():.3g})")
+        elif torch.is_tensor(a):
+            parts.append(str([round(v, 6) for v in a.flatten().tolist()]))
+        else:
+            parts.append(repr(a))
+    return ", ".join(parts)
+
+
+def _compare(got, expected: torch.Tensor) -> str | None:
+    """None when got matches expected to 1e-6, else what differs."""
+    if not torch.is_tensor(got):
+        try:
+            got = torch.as_tensor(got, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            return f"returned {type(got).__name__}, expected a tensor"
+    got = got.detach().to(torch.float64)
+    if got.shape != expected.shape:
+        return f"returned shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+    if not torch.isfinite(got).all() and torch.isfinite(expected).all():
+        bad = tuple((~torch.isfinite(got)).nonzero()[0].tolist())
+        where = f" at index {list(bad)}" if bad else ""
+        return f"returned {got[bad].item()} (not finite){where}, expected {expected[bad].item():.6g}"
+    if torch.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True):
+        return None
+    error = (got - expected).abs()
+    where = tuple(torch.nonzero(error == error.max())[0].tolist())
+    return f"off by {error.max().item():.3g} (got {got[where].item():.6g}, expected {expected[where].item():.6g})"
+
+
+def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False) -> bool:
+    """Call fn(*args) for every (args, expected) case; print one verdict, with the first case that fails."""
+    for args, expected in cases:
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            print(f"{name}: not attempted yet. Fill in the function above and run this cell again.")
+            if strict:
+                raise AssertionError(f"{name}: not attempted")
+            return False
+        except Exception as err:  # the learner's code may raise anything; report it instead of a traceback
+            message = f"raised {type(err).__name__}: {err}"
+        else:
+            message = _compare(got, expected)
+        if message:
+            text = f"{name}: not yet right. With inputs {_describe(args)} it {message}."
+            print(text)
+            if strict:
+                raise AssertionError(text)
+            return False
+    print(f"{name}: correct on {len(cases)} cases, random and extreme (to {ATOL:g}).")
+    return True
+
+
+# ---- notebook 01: the theory --------------------------------------------------------------------------------
+
+def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool:
+    """fn(p_data, p_g) -> D*(x), elementwise on tensors of density values."""
+    a, b = _random((1000,), 1).abs(), _random((1000,), 2).abs()
+    tiny = torch.tensor([1e-300, 0.0, 5.0, 1e-12], dtype=torch.float64)
+    other = torch.tensor([1.0, 3.0, 0.0, 1e-12], dtype=torch.float64)
+    cases = [((a, b), theory.optimal_discriminator(a, b)),
+             ((tiny, other), theory.optimal_discriminator(tiny, other))]
+    return run_check("optimal_discriminator", fn, cases, strict)
+
+
+def check_jsd(fn: Callable, strict: bool = False) -> bool:
+    """fn(p, q) -> Jensen-Shannon divergence in nats of two probability vectors (zeros allowed)."""
+    p, q = _random((50,), 3).exp(), _random((50,), 4).exp()
+    p, q = p / p.sum(), q / q.sum()
+    disjoint = (torch.tensor([0.5, 0.5, 0.0, 0.0], dtype=torch.float64),
+                torch.tensor([0.0, 0.0, 0.25, 0.75], dtype=torch.float64))
+    same = (p, p.clone())
+    cases = [(args, theory.jsd(*args)) for args in ((p, q), disjoint, same)]
+    return run_check("jsd", fn, cases, strict)
+
+
+def check_game_value(fn: Callable, strict: bool = False) -> bool:
+    """fn(jsd) -> C(G) = max_D V(D, G), the game's value at the optimal D for a given JSD(p_data || p_g)."""
+    values = torch.tensor([0.0, 0.1, 0.5, math.log(2)], dtype=torch.float64)
+    cases = [((v,), -theory.LOG4 + 2 * v) for v in values]
+    return run_check("game_value", fn, cases, strict)
+
+
+def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool:
+    """fn(x, y, lr) -> (x', y'): one simultaneous gradient step on f = x y (x descends, y ascends)."""
+    cases = []
+    for seed, lr in ((5, 0.1), (6, 0.5), (7, 1e-3)):
+        x, y = _random((100,), seed), _random((100,), seed + 10)
+        cases.append(((x, y, lr), torch.stack([x - lr * y, y + lr * x])))
+    return run_check("simultaneous_step", lambda *a: torch.stack(list(map(torch.as_tensor, fn(*a)))), cases, strict)
+
+
+# ---- notebook 02: the losses --------------------------------------------------------------------------------
+
+def _logit_cases(fn_ref: Callable) -> list[tuple[tuple, torch.Tensor]]:
+    """Random logits, then the extreme ones, each with the reference's value."""
+    logits = [_random((256,), 8, scale=3.0), torch.tensor(EXTREME_LOGITS, dtype=torch.float64)]
+    return [((l,), fn_ref(l)) for l in logits]
+
+
+def check_non_saturating_loss(fn: Callable, strict: bool = False) -> bool:
+    """fn(fake_logits) -> -mean log D(G(z)), stable at any logit."""
+    return run_check("non_saturating_loss", fn, _logit_cases(lambda l: generator_loss(l, "non_saturating")), strict)
+
+
+def check_generator_gradients(fn: Callable, strict: bool = False) -> bool:
+    """fn(logits) -> (d/dl log(1 - sigmoid(l)), d/dl -log sigmoid(l)): the two G losses' gradients, per logit."""
+    def reference(l):
+        return torch.stack([-torch.sigmoid(l), torch.sigmoid(l) - 1])
+    return run_check("generator_gradients", lambda l: torch.stack(list(map(torch.as_tensor, fn(l)))),
+                     _logit_cases(reference), strict)
+
+
+def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool:
+    """fn(real_logits, fake_logits, real_label) -> BCE(D(x), real_label) + BCE(D(G(z)), 0), stable at any logit."""
+    cases = []
+    for real, fake in ((_random((128,), 9, 3.0), _random((128,), 10, 3.0)),
+                       (torch.tensor(EXTREME_LOGITS, dtype=torch.float64),
+                        -torch.tensor(EXTREME_LOGITS, dtype=torch.float64))):
+        for label in (1.0, 0.9):
+            cases.append(((real, fake, label), discriminator_loss(real, fake, "non_saturating", label)))
+    return run_check("discriminator_loss", fn, cases, strict)
+
+
+def check_bce(fn: Callable, strict: bool = False) -> bool:
+    """fn(logits, target) -> mean binary cross-entropy from logits, stable at any logit."""
+    cases = [((l, t), bce_with_logits(l, t)) for (l,), _ in _logit_cases(lambda l: l) for t in (0.0, 0.9, 1.0)]
+    return run_check("bce", fn, cases, strict)

@@ -1,0 +1,115 @@
+"""Figures the notebooks share: toy-GAN snapshots, training curves, and the toy explorer widget."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import matplotlib.pyplot as plt
+import torch
+
+from dcgan_utils.losses import BCE_KINDS, KINDS
+from dcgan_utils.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage, train_toy
+
+
+def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
+    """One panel per snapshot: p_data, G's samples and D's output (1-D curve, or contours on the ring)."""
+    snaps = result.snapshots
+    fig, axes = plt.subplots(1, len(snaps), figsize=(3.2 * len(snaps), 3.0), squeeze=False)
+    where = d_grid_points(result.config.problem)
+    bce = result.config.loss in BCE_KINDS
+    for ax, snap in zip(axes[0], snaps):
+        d = torch.sigmoid(snap["d_grid"]) if bce else snap["d_grid"]
+        if result.config.problem == "1d":
+            x = where.squeeze(1)
+            ax.plot(x, ONE_D.pdf(x.double()), "k", label="p_data")
+            ax.hist(snap["samples"].squeeze(1).clamp(-5, 5), bins=80, range=(-5, 5), density=True,
+                    alpha=0.5, label="p_g (samples)")
+            twin = ax.twinx()
+            twin.plot(x, d, "C3", label="D(x)" if bce else "D(x) raw")
+            twin.set_ylim(0, 1) if bce else None
+            twin.tick_params(labelsize=7, colors="C3")
+            ax.set_xlim(-5, 5)
+            caption = ""
+        else:
+            n = int(len(where) ** 0.5)
+            ax.contourf(where[:, 0].view(n, n), where[:, 1].view(n, n), d.view(n, n), levels=12, cmap="RdBu_r",
+                        alpha=0.5)
+            ax.scatter(*snap["samples"].T, s=1, alpha=0.3, color="C0")
+            ax.scatter(*ring_centres().T, marker="x", color="k", s=25)
+            ax.set_xlim(-3, 3), ax.set_ylim(-3, 3), ax.set_aspect("equal")
+            modes, good = ring_coverage(snap["samples"])
+            caption = f", {modes}/8 modes"
+        ax.set_title(f"step {snap['step']}{caption}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    if result.config.problem == "1d":
+        axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title or f"{result.config.problem}: loss {result.config.loss}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake"),
+                title: str = "") -> plt.Figure:
+    """Training curves: losses on the left, D's mean outputs on real and generated samples on the right."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
+    for key in keys:
+        ax = left if key.endswith("loss") else right
+        ax.plot(history[key], label=key, lw=0.8)
+    left.set_xlabel("step"), right.set_xlabel("step"), left.legend(fontsize=8), right.legend(fontsize=8)
+    right.set_ylim(0, 1)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paths(paths: dict[str, torch.Tensor], title: str = "") -> plt.Figure:
+    """Trajectories in the (x, y) plane, one line per label, starting points marked."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for label, path in paths.items():
+        ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
+        ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
+    ax.scatter([0], [0], marker="*", s=80, color="C3", label="equilibrium (0, 0)")
+    ax.set_aspect("equal"), ax.set_xlabel("x (minimises xy)"), ax.set_ylabel("y (maximises xy)")
+    ax.legend(fontsize=8), ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
+    """Sliders for the toy GAN (loss, learning rates, D and G steps, seed): changing one retrains and redraws.
+
+    The first view shows `initial` when given (no training at display time); returns an ipywidgets VBox.
+    """
+    import ipywidgets as widgets  # imported here: the rest of the package works without a front end
+
+    controls = {
+        "loss": widgets.Dropdown(options=KINDS, value=config.loss, description="loss"),
+        "lr_g": widgets.FloatLogSlider(value=config.lr_g, base=10, min=-5, max=-1, description="lr G",
+                                       continuous_update=False, readout_format=".0e"),
+        "lr_d": widgets.FloatLogSlider(value=config.lr_d, base=10, min=-5, max=-1, description="lr D",
+                                       continuous_update=False, readout_format=".0e"),
+        "d_steps": widgets.IntSlider(value=config.d_steps, min=1, max=5, description="D steps",
+                                     continuous_update=False),
+        "g_steps": widgets.IntSlider(value=config.g_steps, min=1, max=5, description="G steps",
+                                     continuous_update=False),
+        "seed": widgets.IntText(value=config.seed, description="seed"),
+    }
+    out = widgets.Output()
+    status = widgets.Label()
+
+    def show(result: ToyResult) -> None:
+        out.clear_output(wait=True)
+        with out:
+            plot_toy(result)
+            plt.show()
+        status.value = f"score: {result.score()}"
+
+    def retrain(_change=None) -> None:
+        status.value = "training ..."
+        show(train_toy(replace(config, **{k: w.value for k, w in controls.items()})))
+
+    for w in controls.values():
+        w.observe(retrain, names="value")
+    show(initial) if initial is not None else retrain()
+    return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]),
+                         status, out])

@@ -1,0 +1,81 @@
+"""Exercise checkers: they accept right answers written independently, and reject the usual wrong ones saying why."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcgan_utils import checks
+
+
+def _not_attempted(*args):
+    raise NotImplementedError
+
+
+RIGHT = {
+    checks.check_optimal_discriminator: lambda a, b: 1 / (1 + b / a),
+    checks.check_jsd: lambda p, q: (F.kl_div(((p + q) / 2).log(), p, reduction="sum")
+                                    + F.kl_div(((p + q) / 2).log(), q, reduction="sum")) / 2,
+    checks.check_game_value: lambda j: 2 * j - math.log(4),
+    checks.check_simultaneous_step: lambda x, y, lr: (x - lr * y, y + lr * x),
+    checks.check_non_saturating_loss: lambda l: F.binary_cross_entropy_with_logits(l, torch.ones_like(l)),
+    checks.check_generator_gradients: lambda l: (-torch.sigmoid(l), -torch.sigmoid(-l)),
+    checks.check_discriminator_loss: lambda r, f, t: (F.binary_cross_entropy_with_logits(r, torch.full_like(r, t))
+                                                      + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))),
+    checks.check_bce: lambda l, t: F.binary_cross_entropy_with_logits(l, torch.full_like(l, t)),
+}
+
+WRONG = {  # a mistake learners make, and a word the message must contain
+    checks.check_optimal_discriminator: (lambda a, b: b / (a + b), "off by"),
+    checks.check_jsd: (lambda p, q: 0.5 * (p * (p / ((p + q) / 2)).log()).sum()
+                       + 0.5 * (q * (q / ((p + q) / 2)).log()).sum(), "not finite"),  # forgets 0 log 0 = 0
+    checks.check_game_value: (lambda j: math.log(4) + 2 * j, "off by"),
+    checks.check_simultaneous_step: (lambda x, y, lr: (x - lr * y, y + lr * (x - lr * y)), "off by"),  # alternating
+    checks.check_non_saturating_loss: (lambda l: -torch.log(torch.sigmoid(l)).mean(), "not finite"),
+    checks.check_generator_gradients: (lambda l: (torch.sigmoid(l) - 1, -torch.sigmoid(l)), "off by"),  # swapped
+    checks.check_discriminator_loss: (lambda r, f, t: F.softplus(-r).mean() + F.softplus(f).mean(), "off by"),
+    checks.check_bce: (lambda l, t: -(t * torch.log(torch.sigmoid(l))
+                                      + (1 - t) * torch.log(1 - torch.sigmoid(l))).mean(), "not finite"),
+}
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_a_right_answer_written_another_way_passes(check, capsys):
+    assert check(RIGHT[check], strict=True) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", list(WRONG), ids=lambda c: c.__name__)
+def test_a_typical_mistake_fails_and_the_message_says_what_differs(check, capsys):
+    wrong, word = WRONG[check]
+    assert check(wrong) is False
+    out = capsys.readouterr().out
+    assert "not yet right" in out and word in out and "With inputs" in out
+    with pytest.raises(AssertionError, match="not yet right"):
+        check(wrong, strict=True)
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_a_stub_is_reported_as_not_attempted(check, capsys):
+    assert check(_not_attempted) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not attempted"):
+        check(_not_attempted, strict=True)
+
+
+def test_an_error_in_the_learners_code_is_reported_not_raised(capsys):
+    assert checks.check_bce(lambda l, t: l.reshape(3, -1), strict=False) is False
+    assert "raised RuntimeError" in capsys.readouterr().out
+
+
+def test_a_wrong_shape_is_named(capsys):
+    assert checks.check_non_saturating_loss(lambda l: F.softplus(-l)) is False  # forgot the mean
+    assert "shape" in capsys.readouterr().out
+
+
+def test_a_small_error_beyond_the_tolerance_is_caught():
+    assert checks.check_game_value(lambda j: 2 * j - math.log(4) + 1e-5) is False
+    assert checks.check_game_value(lambda j: 2 * j - math.log(4) + 1e-9) is True
