@@ -18,6 +18,26 @@ class CheckpointError(ValueError):
     """A file that is not a usable checkpoint of this package."""
 
 
+class OutputNotWritableError(OSError):
+    """The folder a run must write to cannot be created or written."""
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create folder if needed and prove a file can be written there; raise before any work starts otherwise."""
+    folder = Path(folder)
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise OutputNotWritableError(
+            f"cannot write to the output folder {folder} ({err.strerror or type(err).__name__}): choose a folder you "
+            f"can write to, or free space there"
+        ) from err
+    return folder
+
+
 def rng_states() -> dict:
     """The global generators' states (Python, NumPy, PyTorch CPU and CUDA), as tensors and plain values."""
     np_state = np.random.get_state()
@@ -57,7 +77,21 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> Path:
         os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new one
     finally:
         tmp.unlink(missing_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a writer that was killed mid-save
+        if not _alive(stale.name.rsplit("-", 1)[-1]):
+            stale.unlink(missing_ok=True)
     return path
+
+
+def _alive(pid: str) -> bool:
+    """True when pid names a running process (so its temporary file may still be in use)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

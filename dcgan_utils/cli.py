@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
-from dcgan_utils.checkpoint import CheckpointError, load_checkpoint
+from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint
 from dcgan_utils.config import TrainConfig, field_help
 from dcgan_utils.data import DatasetNotFoundError, to_uint8
-from dcgan_utils.training import NonFiniteLossError, build_state, generate, restore, train_gan
+from dcgan_utils.interrupt import EXIT_CODES, TrainingInterrupted
+from dcgan_utils.training import NonFiniteLossError, OutOfMemoryError, build_state, generate, restore, train_gan
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,7 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.handler(args.command_parser, args)
-    except (DatasetNotFoundError, CheckpointError, FileNotFoundError, NonFiniteLossError, ValueError) as err:
+    except TrainingInterrupted as stop:
+        print(f"{parser.prog} {args.command}: {stop}", file=sys.stderr)
+        sys.exit(EXIT_CODES.get(stop.signal_name, 130))
+    except (DatasetNotFoundError, CheckpointError, OutputNotWritableError, FileNotFoundError, NonFiniteLossError,
+            OutOfMemoryError, ValueError) as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         sys.exit(2)
 

@@ -155,10 +155,14 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
         how = "could not be downloaded" if download else "download=False was given"
         reason = next(iter(str(err).splitlines()), type(err).__name__)
         damaged = [f.split()[0] for f in files if _damaged(root / folder / f.split()[0], f.split()[-1][:-1])]
+        if damaged:
+            raise DatasetNotFoundError(
+                f"{name}: files in {root / folder} fail their md5 check (truncated or altered): {', '.join(damaged)}.\n"
+                f"Expected: {', '.join(files)}.\nDelete them and download again (from {url}), or copy intact ones there."
+            ) from err
         raise DatasetNotFoundError(
             f"{name}: files not found in {root / folder} and {how} ({reason}).\n"
-            + (f"Present but failing their md5 check (truncated or altered): {', '.join(damaged)}.\n" if damaged else "")
-            + f"Expected: {', '.join(files)}.\n"
+            f"Expected: {', '.join(files)}.\n"
             f"Get them from {url} and put them in {root / folder}, or point DCGAN_DATA_DIR (or root=) at a folder "
             f"that has them; torchvision then checks and extracts them without a network."
         ) from err

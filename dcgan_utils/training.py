@@ -12,10 +12,11 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from dcgan_utils.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
+from dcgan_utils.checkpoint import check_writable, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from dcgan_utils.config import ARCHITECTURE, TrainConfig
 from dcgan_utils.data import ImageData, load_dataset, to_uint8
 from dcgan_utils.device import get_device, seed_everything
+from dcgan_utils.interrupt import TrainingInterrupted, stop_on_signals
 from dcgan_utils.losses import discriminator_loss, generator_loss
 from dcgan_utils.models import Discriminator, Generator
 
@@ -24,6 +25,20 @@ STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g")  # per step; D outp
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became inf or nan: training stopped before saving the broken weights."""
+
+
+class OutOfMemoryError(RuntimeError):
+    """The device ran out of memory; the message says which setting to lower."""
+
+
+def _out_of_memory(err: Exception, config: TrainConfig, device: torch.device, where: str) -> OutOfMemoryError:
+    """A clear out-of-memory error: what ran out, and what to lower."""
+    smaller = max(1, config.batch_size // 2)
+    return OutOfMemoryError(
+        f"out of memory on {device} {where} (batch_size {config.batch_size}, image_size {config.image_size}, widths "
+        f"{config.g_width}/{config.d_width}): lower batch_size (for example --batch-size {smaller}), or the widths; "
+        f"the last checkpoint written, if any, is kept"
+    )
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -201,17 +216,26 @@ def train_gan(
     callback: Callable[[GANState], None] | None = None,
     progress: bool = True,
 ) -> GANState:
-    """Train a DCGAN; with out_dir, write checkpoint.pt there (and continue from it when resume=True)."""
-    state = build_state(config)
+    """Train a DCGAN; with out_dir, write checkpoint.pt there (and continue from it when resume=True).
+
+    SIGINT (Ctrl-C, a notebook's stop button) or SIGTERM stops after the current step: the checkpoint is saved and
+    TrainingInterrupted is raised; resuming from it continues exactly as if nothing had happened.
+    """
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        check_writable(out)  # an unwritable folder is found now, not at the first save
+    if resume and out is None:
+        raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
+    state = build_state(config)
     if resume:
-        if out is None:
-            raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
         restore(state, load_checkpoint(out / "checkpoint.pt", map_location=state.device))
     if data is None:
         data = load_dataset(config.dataset, config.data_dir, image_size=config.image_size,
                             channels=config.channels, device=state.device)
-    data = data.to(state.device)  # the whole set on the training device: batches are index lookups there
+    try:
+        data = data.to(state.device)  # the whole set on the training device: batches are index lookups there
+    except torch.OutOfMemoryError as err:
+        raise _out_of_memory(err, config, state.device, f"moving {len(data)} images there") from err
     if (data.channels, data.image_size) != (config.channels, config.image_size):
         raise ValueError(f"data are {data.channels}x{data.image_size}x{data.image_size}, the config asks for "
                          f"{config.channels}x{config.image_size}x{config.image_size}")
@@ -230,30 +254,36 @@ def train_gan(
     def finished() -> bool:
         return state.step >= total or bool(config.max_minutes and time.perf_counter() - start > 60 * config.max_minutes)
 
-    try:
-        while not finished():
-            epoch = state.step // per_epoch
-            order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)  # data order of this epoch
-            for real, _ in data.batches(config.batch_size, order, start=state.step - epoch * per_epoch):
-                real = real.contiguous(memory_format=fmt)
-                fake, d_stats = d_step(state, real)
-                g_stats = g_step(state, fake)
-                state.step += 1
-                pending.append(torch.stack([d_stats[0], g_stats[0], d_stats[1], d_stats[2], g_stats[1]]))
-                if state.step % 25 == 0:
+    with stop_on_signals() as stop:
+        try:
+            while not finished() and not stop.signal_name:
+                epoch = state.step // per_epoch
+                order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)  # data order of this epoch
+                for real, _ in data.batches(config.batch_size, order, start=state.step - epoch * per_epoch):
+                    real = real.contiguous(memory_format=fmt)
+                    fake, d_stats = d_step(state, real)
+                    g_stats = g_step(state, fake)
+                    state.step += 1
+                    pending.append(torch.stack([d_stats[0], g_stats[0], d_stats[1], d_stats[2], g_stats[1]]))
+                    if state.step % 25 == 0:
+                        _flush(state, pending)
+                        bar.set_postfix(D=f"{state.history['d_loss'][-1]:.3f}", G=f"{state.history['g_loss'][-1]:.3f}")
+                    if state.step % config.sample_every == 0:
+                        state.grids.append((state.step, to_uint8(generate(state, state.fixed_noise)).cpu()))
+                    if state.step % config.checkpoint_every == 0:
+                        save()
+                    bar.update(1)
+                    if finished() or stop.signal_name:
+                        break
+                if callback is not None and state.step % per_epoch == 0:  # an epoch has just ended
                     _flush(state, pending)
-                    bar.set_postfix(D=f"{state.history['d_loss'][-1]:.3f}", G=f"{state.history['g_loss'][-1]:.3f}")
-                if state.step % config.sample_every == 0:
-                    state.grids.append((state.step, to_uint8(generate(state, state.fixed_noise)).cpu()))
-                if state.step % config.checkpoint_every == 0:
-                    save()
-                bar.update(1)
-                if finished():
-                    break
-            if callback is not None and state.step % per_epoch == 0:  # an epoch has just ended
-                _flush(state, pending)
-                callback(state)
-    finally:
-        bar.close()
+                    callback(state)
+        except torch.OutOfMemoryError as err:
+            raise _out_of_memory(err, config, state.device, f"at step {state.step + 1}") from err
+        finally:
+            bar.close()
+        save()
+    if stop.signal_name:
+        raise TrainingInterrupted(stop.signal_name, state.step, out / "checkpoint.pt" if out else None, state)
     save()
     return state

@@ -10,21 +10,40 @@ import pytest
 
 from dcgan_utils.data import data_root, dataset_status
 
+from offline.sitecustomize import local_only_connect
+
 REQUIRE_DATA = os.environ.get("DCGAN_REQUIRE_DATA") == "1"
-_real_connect = socket.socket.connect
+OFFLINE = Path(__file__).with_name("offline")
+REPORT: dict[str, list[str]] = {}  # reliability summary: category -> what was tried and what happened
 
-
-def _local_only_connect(sock: socket.socket, address):
-    """socket.connect that allows Unix sockets and loopback, and refuses everything else."""
-    if sock.family == socket.AF_UNIX or (isinstance(address, tuple) and address[0] in ("127.0.0.1", "::1", "localhost")):
-        return _real_connect(sock, address)
-    raise ConnectionRefusedError(f"tests must not reach the network (tried to connect to {address})")
+# Every process the tests start (notebook kernels, the CLI, nbval) imports the guard in offline/sitecustomize.py.
+os.environ["DCGAN_BLOCK_NETWORK"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Block outgoing connections from the test process: a test that tries to download fails at once."""
-    monkeypatch.setattr(socket.socket, "connect", _local_only_connect)
+    monkeypatch.setattr(socket.socket, "connect", local_only_connect)
+
+
+@pytest.fixture
+def report():
+    """record(category, line): add a line to the reliability summary printed at the end of the run."""
+    def record(category: str, line: str) -> None:
+        REPORT.setdefault(category, []).append(line)
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what the reliability tests tried and how each case ended."""
+    if not REPORT:
+        return
+    terminalreporter.section("reliability summary")
+    for category, lines in REPORT.items():
+        terminalreporter.write_line(f"{category}: {len(lines)}")
+        for line in lines:
+            terminalreporter.write_line(f"  - {line}")
 
 
 def _need(what: str, hint: str):

@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
+import papermill as pm
 import pytest
 
 from dcgan_utils.course import NOTEBOOKS, check_parameters, course_notebooks, execute
@@ -87,6 +89,32 @@ def test_harness_ignores_a_machine_specific_kernel_name(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
     out = nbformat.read(execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path), as_version=4)
     assert out.cells[-1].outputs[0].text.strip() == sys.executable  # ran in this environment's python3 kernel
+
+
+def test_a_notebook_that_tries_to_download_fails_loudly_instead_of_hanging(tmp_path):
+    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("import urllib.request\n"
+                                       "urllib.request.urlopen('http://93.184.216.34/', timeout=600)")]
+    source = tmp_path / "downloads.ipynb"
+    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    start = time.monotonic()
+    with pytest.raises(pm.PapermillExecutionError, match="must not reach the network"):
+        execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path)
+    assert time.monotonic() - start < 60, "the kernel waited on the network instead of failing"
+
+
+def test_a_notebook_runs_twice_in_a_row_from_any_folder_with_nothing_carried_over(tmp_path):
+    runs = []
+    for name in ("first", "second"):
+        cwd = tmp_path / name
+        cwd.mkdir()
+        out = nbformat.read(execute(NOTEBOOKS / "00_setup.ipynb", cwd / "out", {"SMOKE": True}, cwd=cwd), as_version=4)
+        code = [c for c in out.cells if c.cell_type == "code"]
+        assert code[0].execution_count == 1, "a fresh kernel numbers its first cell 1"
+        runs.append(["".join(o.get("text", "") for o in c.outputs) for c in code if "NBVAL_CHECK_OUTPUT" in c.source])
+    assert runs[0] and runs[0] == runs[1]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["00_setup.ipynb"] * 2
 
 
 def test_unknown_parameter_is_refused_before_running():
