@@ -157,3 +157,58 @@ def check_bce(fn: Callable, strict: bool = False) -> bool:
     """fn(logits, target) -> mean binary cross-entropy from logits, stable at any logit."""
     cases = [((l, t), bce_with_logits(l, t)) for (l,), _ in _logit_cases(lambda l: l) for t in (0.0, 0.9, 1.0)]
     return run_check("bce", fn, cases, strict)
+
+
+# ---- notebook 03: the architecture --------------------------------------------------------------------------
+
+def _size_cases(transposed: bool) -> list[tuple[tuple, torch.Tensor]]:
+    """(n, kernel, stride, padding) cases with the side PyTorch's own layer produces."""
+    cases = []
+    for n, k, s, p in ((28, 4, 2, 1), (7, 4, 2, 1), (1, 4, 1, 0), (1, 7, 1, 0), (5, 3, 2, 0), (13, 5, 3, 2), (64, 4, 2, 1)):
+        if not transposed and n + 2 * p < k:
+            continue  # a convolution needs at least one full window
+        layer = (torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d)(1, 1, k, s, p)
+        with torch.no_grad():
+            side = layer(torch.zeros(1, 1, n, n)).shape[-1]
+        cases.append(((n, k, s, p), torch.tensor(float(side), dtype=torch.float64)))
+    return cases
+
+
+def check_conv_output_size(fn: Callable, strict: bool = False) -> bool:
+    """fn(n, kernel, stride, padding) -> side of a Conv2d's output, compared with PyTorch's layer."""
+    return run_check("conv_output_size", fn, _size_cases(False), strict)
+
+
+def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool:
+    """fn(n, kernel, stride, padding) -> side of a ConvTranspose2d's output, compared with PyTorch's layer."""
+    return run_check("conv_transpose_output_size", fn, _size_cases(True), strict)
+
+
+def check_generator_block(fn: Callable, strict: bool = False) -> bool:
+    """fn(c_in, c_out) -> a DCGAN generator block: doubles the side, c_in -> c_out channels, BatchNorm, ReLU."""
+    from dcgan_utils.models import count_parameters
+
+    def describe(c_in, c_out):
+        block = fn(c_in, c_out)
+        if not isinstance(block, torch.nn.Module):
+            raise TypeError(f"expected an nn.Module, got {type(block).__name__}")
+        kinds = [type(m).__name__ for m in block.modules() if not list(m.children())]
+        if kinds != ["ConvTranspose2d", "BatchNorm2d", "ReLU"]:
+            raise ValueError(f"layers {kinds}, expected ConvTranspose2d, BatchNorm2d, ReLU in that order")
+        with torch.no_grad():
+            out = block.train()(torch.randn(2, c_in, 4, 4, generator=torch.Generator().manual_seed(0)))
+        return torch.tensor([*out.shape, count_parameters(block)], dtype=torch.float64)
+
+    cases = [((c_in, c_out), torch.tensor([2, c_out, 8, 8, c_in * c_out * 16 + 2 * c_out], dtype=torch.float64))
+             for c_in, c_out in ((8, 4), (512, 256), (3, 3))]
+    return run_check("generator_block (shape N, C, H, W and parameter count)", describe, cases, strict)
+
+
+def check_parameter_count(fn: Callable, strict: bool = False) -> bool:
+    """fn(c_in, c_out, kernel) -> parameters of ConvTranspose2d(c_in, c_out, kernel, bias=False) + BatchNorm2d(c_out)."""
+    cases = []
+    for c_in, c_out, k in ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3)):
+        layers = [torch.nn.ConvTranspose2d(c_in, c_out, k, bias=False), torch.nn.BatchNorm2d(c_out)]
+        cases.append(((c_in, c_out, k), torch.tensor(float(sum(p.numel() for m in layers for p in m.parameters())),
+                                                     dtype=torch.float64)))
+    return run_check("parameter_count", fn, cases, strict)

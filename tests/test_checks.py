@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dcgan_utils import checks
 
@@ -26,6 +27,11 @@ RIGHT = {
     checks.check_discriminator_loss: lambda r, f, t: (F.binary_cross_entropy_with_logits(r, torch.full_like(r, t))
                                                       + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))),
     checks.check_bce: lambda l, t: F.binary_cross_entropy_with_logits(l, torch.full_like(l, t)),
+    checks.check_conv_output_size: lambda n, k, s, p: math.floor((n + 2 * p - k) / s) + 1,
+    checks.check_conv_transpose_output_size: lambda n, k, s, p: s * (n - 1) + k - 2 * p,
+    checks.check_generator_block: lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False),
+                                                             nn.BatchNorm2d(o), nn.ReLU(True)),
+    checks.check_parameter_count: lambda i, o, k: o * (i * k * k + 2),
 }
 
 WRONG = {  # a mistake learners make, and a word the message must contain
@@ -39,6 +45,11 @@ WRONG = {  # a mistake learners make, and a word the message must contain
     checks.check_discriminator_loss: (lambda r, f, t: F.softplus(-r).mean() + F.softplus(f).mean(), "off by"),
     checks.check_bce: (lambda l, t: -(t * torch.log(torch.sigmoid(l))
                                       + (1 - t) * torch.log(1 - torch.sigmoid(l))).mean(), "not finite"),
+    checks.check_conv_output_size: (lambda n, k, s, p: (n + 2 * p - k) / s + 1, "off by"),  # no floor
+    checks.check_conv_transpose_output_size: (lambda n, k, s, p: n * s, "off by"),  # ignores kernel and padding
+    checks.check_generator_block: (lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o),
+                                                              nn.ReLU()), "off by"),  # a bias BatchNorm cancels
+    checks.check_parameter_count: (lambda i, o, k: i * o * k * k, "off by"),  # forgets BatchNorm
 }
 
 

@@ -70,9 +70,9 @@ def test_notebook_checked_outputs_match_with_nbval(notebook, tmp_path):
 def test_exercises_have_stubs_checks_and_hidden_solutions_that_ci_runs(notebook):
     cells = json.loads(notebook.read_text())["cells"]
     text = ["".join(c["source"]) for c in cells]
-    exercises = [t for t in text if "### ✏️ Exercise" in t]
+    exercises = sum(t.count("### ✏️ Exercise") for t in text)
     solutions = [(c, t) for c, t in zip(cells, text) if "solution" in c["metadata"].get("tags", [])]
-    assert len(exercises) >= 3, "at least three exercises per notebook"
+    assert exercises >= 3, "at least three exercises per notebook"
     assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c, _ in solutions)
     assert all("strict=True" in t for _, t in solutions), "solution cells must check strictly so CI can fail"
     stubs = [t for c, t in zip(cells, text) if c["cell_type"] == "code" and "raise NotImplementedError" in t]
