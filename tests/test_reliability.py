@@ -102,6 +102,12 @@ def _bytes(tmp_path: Path, content: bytes) -> Path:
     return path
 
 
+def _garbage(seed: int) -> bytes:
+    """Seeded random bytes; odd seeds start like a pickle (protocol 2), so the unpickler parses garbage."""
+    noise = np.random.default_rng(seed).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    return (b"\x80\x02" + noise) if seed % 2 else noise
+
+
 def _foreign_torch_file(tmp_path: Path) -> Path:
     torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "resnet.pt")
     return tmp_path / "resnet.pt"
@@ -151,8 +157,9 @@ MATRIX = [
      r"no checkpoint at .*nope.pt: check the path, or train first"),
     ("checkpoint", "empty file", lambda t: lambda: load_checkpoint(_bytes(t, b"")), CheckpointError,
      r"not a loadable checkpoint.*Use a checkpoint written by dcgan_utils"),
-    ("checkpoint", "random bytes", lambda t: lambda: load_checkpoint(_bytes(t, os.urandom(4096))), CheckpointError,
-     r"not a loadable checkpoint"),
+    *[("checkpoint", f"random bytes #{seed}{' after a pickle header' if seed % 2 else ''}",
+       lambda t, seed=seed: lambda: load_checkpoint(_bytes(t, _garbage(seed))), CheckpointError,
+       r"not a loadable checkpoint") for seed in range(12)],
     ("checkpoint", "truncated checkpoint", lambda t: lambda: load_checkpoint(_truncated(t)), CheckpointError,
      r"not a loadable checkpoint"),
     ("checkpoint", "a torch file that is not ours", lambda t: lambda: load_checkpoint(_foreign_torch_file(t)),
