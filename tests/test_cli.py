@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from dcgan_utils.checkpoint import load_checkpoint
+from helpers import image_folder
 
 
 def cli(*args, cwd):
@@ -20,11 +21,7 @@ def cli(*args, cwd):
 def trained(tmp_path_factory):
     """A tiny run on a folder of RGB images: 3 steps, written to runs/tiny."""
     root = tmp_path_factory.mktemp("cli")
-    rng = np.random.default_rng(0)
-    for cls in ("a", "b"):
-        (root / "images" / cls).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / "images" / cls / f"{i}.png")
+    image_folder(root / "images", repeat=8)
     run = cli("train", "--dataset", "folder", "--data-dir", root / "images", "--image-size", 32, "--batch-size", 4,
               "--g-width", 4, "--d-width", 4, "--max-steps", 3, "--epochs", 1, "--device", "cpu",
               "--out", root / "runs" / "tiny", cwd=root)

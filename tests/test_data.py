@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -11,6 +10,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from dcgan_utils import data as data_module
 from dcgan_utils.data import DatasetNotFoundError, ImageData, data_root, load_dataset, to_model_range, to_uint8
+from helpers import image_folder
 
 
 def test_data_root_argument_then_environment_then_repo(monkeypatch, tmp_path):
@@ -66,23 +66,8 @@ def test_bad_batch_size_is_a_clear_error(batch_size):
         next(_labelled().batches(batch_size))
 
 
-def _write_folder(root, sizes=((32, 32),), modes=("RGB", "L")):
-    """An ImageFolder tree of real PNG files: two classes, every mode and size listed, pixels we can check."""
-    rng = np.random.default_rng(0)
-    written = {}
-    for cls in ("cats", "dogs"):
-        (root / cls).mkdir(parents=True)
-        for i, (mode, size) in enumerate((m, s) for m in modes for s in sizes):
-            shape = (size[1], size[0], 3) if mode == "RGB" else (size[1], size[0])
-            img = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
-            path = root / cls / f"{i}.png"
-            img.save(path)
-            written[path] = img
-    return written
-
-
 def test_folder_decodes_real_files_exactly(tmp_path):
-    written = _write_folder(tmp_path)
+    written = image_folder(tmp_path, modes=("RGB", "L"), classes=("cats", "dogs"))
     data = load_dataset("folder", tmp_path)
     assert data.images.shape == (4, 3, 32, 32) and data.images.dtype == torch.uint8
     assert data.classes == ("cats", "dogs") and data.labels.tolist() == [0, 0, 1, 1]
@@ -94,7 +79,7 @@ def test_folder_decodes_real_files_exactly(tmp_path):
 
 
 def test_folder_of_mixed_sizes_needs_image_size(tmp_path):
-    _write_folder(tmp_path, sizes=((32, 32), (40, 30)), modes=("RGB",))
+    image_folder(tmp_path, sizes=((32, 32), (40, 30)), classes=("cats", "dogs"))
     with pytest.raises(ValueError, match="different sizes.*image_size="):
         load_dataset("folder", tmp_path)
     data = load_dataset("folder", tmp_path, image_size=28)

@@ -6,7 +6,6 @@ Run with `-rA` or read the "reliability summary" section pytest prints at the en
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import signal
 import subprocess
@@ -17,46 +16,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torchvision import datasets
 
 from dcgan_utils import training
 from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint, save_checkpoint
 from dcgan_utils.config import TrainConfig
-from dcgan_utils.data import DatasetNotFoundError, ImageData, load_dataset
+from dcgan_utils.data import DatasetNotFoundError, load_dataset
 from dcgan_utils.interrupt import TrainingInterrupted
 from dcgan_utils.training import OutOfMemoryError, build_state, checkpoint_payload, restore, train_gan
+from helpers import image_folder, tiny_config, tiny_data
 
 KILL = "runs killed or interrupted, and recovered"
 
 
-def tiny_data(n=64, channels=1, size=28):
-    g = torch.Generator().manual_seed(0)
-    return ImageData(torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g),
-                     torch.zeros(n, dtype=torch.int64), ("x",))
-
-
-def tiny_config(**changes):
-    base = dict(g_width=8, d_width=8, latent_dim=16, batch_size=16, epochs=3, checkpoint_every=4, sample_every=5,
-                num_samples=4, device="cpu", precision="fp32", seed=5)
-    return TrainConfig(**{**base, **changes})
-
-
-def image_folder(root: Path, sizes=((32, 32),), modes=("RGB",), per_class=2, classes=("a", "b")) -> Path:
-    rng = np.random.default_rng(0)
-    for c in classes:
-        (root / c).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            w, h = sizes[i % len(sizes)]
-            mode = modes[i % len(modes)]
-            shape = (h, w, 3) if mode == "RGB" else (h, w)
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / c / f"{i}.png")
-    return root
-
-
 # ---- the bad-input matrix: (what, how to provoke it, error type, what the message must say) --------------------
 
-def _mnist_files(tmp_path: Path, damage=None) -> Path:
+def _mnist_files(tmp_path: Path) -> Path:
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name, _ in datasets.MNIST.resources:  # well-formed gzip files whose md5 is not the published one
@@ -214,7 +189,7 @@ def test_cuda_out_of_memory_says_lower_the_batch_size_and_keeps_the_checkpoint(t
 
     monkeypatch.setattr(training, "d_step", runs_out_at_step_6)
     with pytest.raises(OutOfMemoryError, match=r"out of memory on cpu at step 6 \(batch_size 16.*--batch-size 8"):
-        train_gan(tiny_config(), tiny_data(), tmp_path, progress=False)
+        train_gan(tiny_config(batch_size=16), tiny_data(), tmp_path, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4
     report("nothing lost", "simulated CUDA out-of-memory at step 6: error says lower --batch-size; step-4 checkpoint kept")
 
@@ -255,7 +230,7 @@ def test_kill_9_in_the_middle_of_a_save_keeps_the_previous_checkpoint(tmp_path, 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_run_saves_and_resuming_matches_an_uninterrupted_run(tmp_path, monkeypatch, signum, report):
-    config = tiny_config(max_steps=11, epochs=0)
+    config = tiny_config(max_steps=11, epochs=0, precision="fp32")
     straight = train_gan(config, tiny_data(), tmp_path / "straight", progress=False)
     real_g_step, calls = training.g_step, {"n": 0}
 
@@ -287,7 +262,7 @@ def _cli(*args, cwd, **popen):
 def cli_runs(tmp_path_factory):
     """Two uninterrupted command-line runs with the same seed, in two processes, and the arguments they used."""
     root = tmp_path_factory.mktemp("reliability")
-    image_folder(root / "images", modes=("RGB", "L"), per_class=8)  # grayscale and RGB mixed: converted to RGB
+    image_folder(root / "images", modes=("RGB", "L"), repeat=4)  # grayscale and RGB mixed: converted to RGB
     args = ["train", "--dataset", "folder", "--data-dir", root / "images", "--image-size", 32, "--batch-size", 4,
             "--g-width", 4, "--d-width", 4, "--latent-dim", 8, "--epochs", 0, "--max-steps", 240,
             "--checkpoint-every", 10, "--sample-every", 1000, "--precision", "fp32", "--device", "cpu"]

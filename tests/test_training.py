@@ -8,32 +8,8 @@ import torch
 from dcgan_utils import training
 from dcgan_utils.checkpoint import load_checkpoint
 from dcgan_utils.config import TrainConfig
-from dcgan_utils.data import ImageData
 from dcgan_utils.training import NonFiniteLossError, resolve_precision, train_gan
-
-
-def tiny_data(n=256, channels=1, size=28):
-    """Random images and labels: enough to exercise the loop without real data."""
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
-    return ImageData(images, torch.randint(0, 10, (n,), generator=g), tuple("0123456789"))
-
-
-def tiny_config(**changes):
-    base = dict(g_width=8, d_width=8, latent_dim=16, batch_size=32, epochs=2, sample_every=3, checkpoint_every=4,
-                num_samples=8, device="cpu", ema=0.9, seed=3)
-    return TrainConfig(**{**base, **changes})
-
-
-@pytest.mark.parametrize(
-    "field, value",
-    [("lr", 0.0), ("lr", -1e-3), ("d_lr", 0), ("batch_size", 0), ("epochs", -1), ("latent_dim", 0),
-     ("dataset", "svhn"), ("loss", "bce"), ("precision", "fp8"), ("image_size", 48), ("beta1", 1.0),
-     ("ema", 1.0), ("real_label", 0.0), ("channels", 2), ("max_minutes", -1.0), ("batch_size", 2.5)],
-)
-def test_invalid_config_values_name_the_field(field, value):
-    with pytest.raises(ValueError, match=rf"TrainConfig\.{field} "):
-        TrainConfig(**{field: value})
+from helpers import tiny_config, tiny_data
 
 
 def test_config_defaults_are_the_papers():

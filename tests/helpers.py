@@ -1,0 +1,41 @@
+"""Small builders the tests share: random image data, a tiny training config, an ImageFolder tree of PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dcgan_utils.config import TrainConfig
+from dcgan_utils.data import ImageData
+
+
+def tiny_data(n: int = 256, channels: int = 1, size: int = 28) -> ImageData:
+    """Random images and labels: enough to exercise the loop without real data."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
+    return ImageData(images, torch.randint(0, 10, (n,), generator=g), tuple("0123456789"))
+
+
+def tiny_config(**changes) -> TrainConfig:
+    """A TrainConfig small enough for a CPU test, with the given fields changed."""
+    base = dict(g_width=8, d_width=8, latent_dim=16, batch_size=32, epochs=2, sample_every=3, checkpoint_every=4,
+                num_samples=8, device="cpu", ema=0.9, seed=3)
+    return TrainConfig(**{**base, **changes})
+
+
+def image_folder(root: Path, sizes=((32, 32),), modes=("RGB",), classes=("a", "b"), repeat: int = 1) -> dict:
+    """Write an ImageFolder tree of random PNGs: per class, `repeat` images of every (mode, size); {path: image}."""
+    rng = np.random.default_rng(0)
+    written = {}
+    for cls in classes:
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        combos = [(m, s) for _ in range(repeat) for m in modes for s in sizes]
+        for i, (mode, (w, h)) in enumerate(combos):
+            shape = (h, w, 3) if mode == "RGB" else (h, w)
+            img = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+            img.save(root / cls / f"{i}.png")
+            written[root / cls / f"{i}.png"] = img
+    return written
