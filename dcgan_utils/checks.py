@@ -82,6 +82,11 @@ def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], 
     return True
 
 
+def _stacked(fn: Callable) -> Callable:
+    """Wrap a function that returns a pair (or tuple) of tensors so its answer compares as one stacked tensor."""
+    return lambda *args: torch.stack([torch.as_tensor(part) for part in fn(*args)])
+
+
 # ---- notebook 01: the theory --------------------------------------------------------------------------------
 
 def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool:
@@ -118,7 +123,7 @@ def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool:
     for seed, lr in ((5, 0.1), (6, 0.5), (7, 1e-3)):
         x, y = _random((100,), seed), _random((100,), seed + 10)
         cases.append(((x, y, lr), torch.stack([x - lr * y, y + lr * x])))
-    return run_check("simultaneous_step", lambda *a: torch.stack(list(map(torch.as_tensor, fn(*a)))), cases, strict)
+    return run_check("simultaneous_step", _stacked(fn), cases, strict)
 
 
 # ---- notebook 02: the losses --------------------------------------------------------------------------------
@@ -138,8 +143,7 @@ def check_generator_gradients(fn: Callable, strict: bool = False) -> bool:
     """fn(logits) -> (d/dl log(1 - sigmoid(l)), d/dl -log sigmoid(l)): the two G losses' gradients, per logit."""
     def reference(l):
         return torch.stack([-torch.sigmoid(l), torch.sigmoid(l) - 1])
-    return run_check("generator_gradients", lambda l: torch.stack(list(map(torch.as_tensor, fn(l)))),
-                     _logit_cases(reference), strict)
+    return run_check("generator_gradients", _stacked(fn), _logit_cases(reference), strict)
 
 
 def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool:

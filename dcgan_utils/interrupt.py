@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal number, what shells report
+EXIT_CODES = {s.name: 128 + s.value for s in SIGNALS}  # what shells report: SIGINT 130, SIGTERM 143
 
 
 class TrainingInterrupted(KeyboardInterrupt):

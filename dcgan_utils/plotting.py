@@ -26,7 +26,8 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
                     alpha=0.5, label="p_g (samples)")
             twin = ax.twinx()
             twin.plot(x, d, "C3", label="D(x)" if bce else "D(x) raw")
-            twin.set_ylim(0, 1) if bce else None
+            if bce:
+                twin.set_ylim(0, 1)
             twin.tick_params(labelsize=7, colors="C3")
             ax.set_xlim(-5, 5)
             caption = ""
@@ -36,9 +37,8 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
                         alpha=0.5)
             ax.scatter(*snap["samples"].T, s=1, alpha=0.3, color="C0")
             ax.scatter(*ring_centres().T, marker="x", color="k", s=25)
-            ax.set_xlim(-3, 3), ax.set_ylim(-3, 3), ax.set_aspect("equal")
-            modes, good = ring_coverage(snap["samples"])
-            caption = f", {modes}/8 modes"
+            ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+            caption = f", {ring_coverage(snap['samples'])[0]}/8 modes"
         ax.set_title(f"step {snap['step']}{caption}", fontsize=9)
         ax.tick_params(labelsize=7)
     if result.config.problem == "1d":
@@ -55,7 +55,9 @@ def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_los
     for key in keys:
         ax = left if key.endswith("loss") else right
         ax.plot(history[key], label=key, lw=0.8)
-    left.set_xlabel("step"), right.set_xlabel("step"), left.legend(fontsize=8), right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
     right.set_ylim(0, 1)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -69,8 +71,9 @@ def plot_paths(paths: dict[str, torch.Tensor], title: str = "") -> plt.Figure:
         ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
         ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
     ax.scatter([0], [0], marker="*", s=80, color="C3", label="equilibrium (0, 0)")
-    ax.set_aspect("equal"), ax.set_xlabel("x (minimises xy)"), ax.set_ylabel("y (maximises xy)")
-    ax.legend(fontsize=8), ax.set_title(title, fontsize=10)
+    ax.set(aspect="equal", xlabel="x (minimises xy)", ylabel="y (maximises xy)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -110,6 +113,9 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
 
     for w in controls.values():
         w.observe(retrain, names="value")
-    show(initial) if initial is not None else retrain()
+    if initial is not None:
+        show(initial)
+    else:
+        retrain()
     return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]),
                          status, out])

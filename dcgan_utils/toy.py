@@ -168,7 +168,8 @@ def train_toy(config: ToyConfig) -> ToyResult:
             g_loss.backward()
             opt_g.step()
         h = result.history
-        h["d_loss"].append(d_loss.item()), h["g_loss"].append(g_loss.item())
+        h["d_loss"].append(d_loss.item())
+        h["g_loss"].append(g_loss.item())
         h["d_real"].append(torch.sigmoid(real_logits).mean().item())
         h["d_fake"].append(torch.sigmoid(fake_logits).mean().item())
         if step in record:
