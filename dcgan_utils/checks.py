@@ -216,3 +216,50 @@ def check_parameter_count(fn: Callable, strict: bool = False) -> bool:
         cases.append(((c_in, c_out, k), torch.tensor(float(sum(p.numel() for m in layers for p in m.parameters())),
                                                      dtype=torch.float64)))
     return run_check("parameter_count", fn, cases, strict)
+
+
+# ---- notebook 04: training on MNIST -------------------------------------------------------------------------
+
+def check_to_model_range(fn: Callable, strict: bool = False) -> bool:
+    """fn(uint8 images) -> float images in [-1, 1]: 0 -> -1, 255 -> 1, linear between."""
+    from dcgan_utils.data import to_model_range
+
+    every = torch.arange(256, dtype=torch.uint8)
+    batch = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(11))
+    return run_check("to_model_range", fn, [((x.clone(),), to_model_range(x).double()) for x in (every, batch)], strict)
+
+
+def check_slerp(fn: Callable, strict: bool = False) -> bool:
+    """fn(z0, z1, t) -> spherical interpolation between noise vectors (..., d) at fraction t."""
+    from dcgan_utils.latent import slerp
+
+    z0, z1 = _random((100,), 12), _random((100,), 13)
+    rows0, rows1 = _random((5, 100), 14), _random((5, 100), 15)
+    cases = [((z0, z1, t), slerp(z0, z1, t)) for t in (0.0, 0.3, 0.5, 1.0)]
+    cases.append(((rows0, rows1, 0.25), slerp(rows0, rows1, 0.25)))
+    return run_check("slerp", fn, cases, strict)
+
+
+def check_class_shares(fn: Callable, strict: bool = False) -> bool:
+    """fn(labels, num_classes) -> (num_classes,) share of the labels in each class (zeros for absent classes)."""
+    labels = torch.randint(0, 10, (1000,), generator=torch.Generator().manual_seed(16))
+    collapsed = torch.tensor([1, 1, 1, 7, 1, 1, 7, 1])  # a mode-collapsed generator's digits
+
+    def reference(y, n):
+        return torch.bincount(y, minlength=n).double() / len(y)
+
+    cases = [((y, n), reference(y, n)) for y, n in ((labels, 10), (collapsed, 10), (torch.zeros(3, dtype=torch.long), 2))]
+    return run_check("class_shares", fn, cases, strict)
+
+
+def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool:
+    """fn(queries (N, C, H, W), references (M, C, H, W)) -> (N,) index of each query's nearest reference (pixels, L2)."""
+    refs = _random((50, 1, 8, 8), 17)
+    queries = _random((20, 1, 8, 8), 18)
+    copies = refs[[3, 41, 0]] + 1e-3 * _random((3, 1, 8, 8), 19)  # near-copies of training images must be found
+
+    def reference(q, r):
+        return torch.cdist(q.flatten(1), r.flatten(1)).argmin(1).double()
+
+    cases = [((q, refs), reference(q, refs)) for q in (queries, copies)]
+    return run_check("nearest_neighbour", lambda q, r: torch.as_tensor(fn(q, r)).double(), cases, strict)

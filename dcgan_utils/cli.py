@@ -50,7 +50,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.resume and not (out / "checkpoint.pt").is_file():
         parser.error(f"--resume: no checkpoint.pt in {out}; train without --resume first")
     state = train_gan(config, out_dir=out, resume=args.resume)
-    save_image(generate(state, state.fixed_noise), out / "samples.png", nrow=8, normalize=True, value_range=(-1, 1))
+    samples = generate(state, state.fixed_noise, state.fixed_labels)
+    save_image(samples, out / "samples.png", nrow=config.num_classes or 8, normalize=True, value_range=(-1, 1))
     (out / "history.json").write_text(json.dumps({"config": config.to_dict(), **state.history}))
     print(f"{state.step} steps; wrote {out / 'checkpoint.pt'}, {out / 'samples.png'}, {out / 'history.json'}")
 

@@ -12,7 +12,8 @@ from dcgan_utils.losses import BCE_KINDS, KINDS
 from dcgan_utils.models import SIZES
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width")  # fields a checkpoint fixes
+# the fields a checkpoint fixes: resuming with other values is refused
+ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes")
 
 
 @dataclass
@@ -26,6 +27,7 @@ class TrainConfig:
     latent_dim: int = 100  # length of the noise vector z (paper: 100)
     g_width: int = 32  # generator feature maps in its last hidden layer (paper: 64; 32 learns MNIST faster on a CPU)
     d_width: int = 32  # discriminator feature maps in its first layer (paper: 64; 32 as for G)
+    num_classes: int = 0  # 0: unconditional; n > 0: G and D also see the class label (conditional DCGAN; MNIST 10)
     loss: str = "non_saturating"  # minimax, non_saturating, least_squares, hinge or wasserstein
     real_label: float = 1.0  # target for real images in D's BCE; 0.9 is one-sided label smoothing
     batch_size: int = 128  # images per step (paper: 128)
@@ -58,7 +60,7 @@ class TrainConfig:
         check(self.channels in (1, 3), "channels", "must be 1 or 3 (0 picks the dataset's own)")
         for name in ("latent_dim", "g_width", "d_width", "batch_size", "sample_every", "checkpoint_every", "num_samples"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "must be a positive integer")
-        for name in ("epochs", "max_steps", "seed"):
+        for name in ("epochs", "max_steps", "seed", "num_classes"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name, "must be an integer >= 0")
         check(self.loss in KINDS, "loss", f"must be one of {KINDS}")
         check(0 < self.real_label <= 1, "real_label", "must be in (0, 1]")

@@ -95,6 +95,36 @@ def class_coverage(model: MNISTClassifier, images: torch.Tensor, threshold: floa
             "min_class_share": shares.min().item(), "classes_seen": int((shares > 0).sum())}
 
 
+def class_accuracy(model: MNISTClassifier, images: torch.Tensor, requested: torch.Tensor,
+                   threshold: float = CONFIDENT) -> dict:
+    """For a conditional G: per requested class, the share of its images the classifier puts in that class."""
+    confidence, label = classify(model, images.split(1000))
+    requested = requested.cpu()
+    right = label.eq(requested)
+    per_class = [right[requested == k].float().mean().item() for k in requested.unique().tolist()]
+    return {"right": right.float().mean().item(), "right_and_confident": (right & (confidence >= threshold)).float()
+            .mean().item(), "per_class": per_class, "worst_class": min(per_class)}
+
+
+@torch.no_grad()
+def nearest_neighbours(queries: torch.Tensor, references: torch.Tensor, chunk: int = 4096
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean pixel distance from each query image to its nearest reference image, and that image's index.
+
+    Images are flattened; references are visited in chunks so 60,000 MNIST digits fit in memory.
+    """
+    q = queries.flatten(1).float()
+    best = torch.full((len(q),), float("inf"), device=q.device)
+    index = torch.zeros(len(q), dtype=torch.long, device=q.device)
+    for first in range(0, len(references), chunk):
+        r = references[first:first + chunk].flatten(1).float().to(q.device)
+        dist, where = torch.cdist(q, r).min(1)
+        closer = dist < best
+        best = torch.where(closer, dist, best)
+        index = torch.where(closer, where + first, index)
+    return best, index
+
+
 def frechet_distance(model: MNISTClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
     """Frechet distance between real and generated images in the classifier's features (torchmetrics).
 

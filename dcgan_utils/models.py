@@ -7,6 +7,10 @@ The rules of the paper, and where they live below:
 - ReLU in G with Tanh on the output (images live in [-1, 1]); LeakyReLU(0.2) in D;
 - D returns raw logits (N,); the sigmoid lives inside the loss, which keeps it numerically stable.
 
+Conditional DCGAN (num_classes > 0, Mirza and Osindero's conditioning on DCGAN layers): G reads [z, one_hot(y)] as
+its 1x1 input, D reads the image with num_classes extra planes, plane y all ones and the others zero. Both then
+know which digit is meant, and G is rewarded only for images D believes are real *of that class*.
+
 Shapes, with w = width, C = channels and s0 the first spatial side (7 for 28x28, 4 otherwise):
 
     size | G: z -> ...                                   | D: image -> ...
@@ -18,6 +22,7 @@ Shapes, with w = width, C = channels and s0 the first spatial side (7 for 28x28,
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 SIZES = (28, 32, 64)  # image sides the models support
@@ -40,15 +45,17 @@ def _plan(image_size: int, channels: int, width: int) -> tuple[int, list[int]]:
 class Generator(nn.Module):
     """Map noise z of shape (N, latent_dim) to images (N, channels, image_size, image_size) in [-1, 1]."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64):
+    def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
+                 num_classes: int = 0):
         super().__init__()
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer (the paper uses 100), got {latent_dim!r}")
         s0, hidden = _plan(image_size, channels, width)
+        self.num_classes = _check_classes(num_classes)
         self.image_size, self.channels, self.latent_dim, self.width = image_size, channels, latent_dim, width
         layers: list[nn.Module] = [
-            # project z, seen as a (N, latent_dim, 1, 1) image, to the smallest feature map
-            nn.ConvTranspose2d(latent_dim, hidden[0], s0, 1, 0, bias=False),  # (N, hidden[0], s0, s0)
+            # project z (with the one-hot label when conditional), seen as a 1x1 image, to the smallest feature map
+            nn.ConvTranspose2d(latent_dim + num_classes, hidden[0], s0, 1, 0, bias=False),  # (N, hidden[0], s0, s0)
             nn.BatchNorm2d(hidden[0]),  # (N, hidden[0], s0, s0)
             nn.ReLU(inplace=True),  # (N, hidden[0], s0, s0)
         ]
@@ -65,8 +72,8 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Generate images from noise (N, latent_dim) or (N, latent_dim, 1, 1)."""
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate images from noise (N, latent_dim) or (N, latent_dim, 1, 1), and class labels (N,) if conditional."""
         if z.dim() == 2:
             z = z[:, :, None, None]  # (N, latent_dim, 1, 1)
         if z.dim() != 4 or z.shape[1:] != (self.latent_dim, 1, 1):
@@ -74,19 +81,26 @@ class Generator(nn.Module):
                 f"Generator expects noise of shape (N, {self.latent_dim}) or (N, {self.latent_dim}, 1, 1), "
                 f"got {tuple(z.shape)}: draw it with torch.randn(N, {self.latent_dim}), not an image"
             )
+        if self.num_classes:
+            onehot = _one_hot(labels, self.num_classes, z, "Generator")  # (N, num_classes)
+            z = torch.cat([z, onehot[:, :, None, None]], 1)  # (N, latent_dim + num_classes, 1, 1)
+        elif labels is not None:
+            raise ValueError("this Generator is unconditional (num_classes=0): call it without labels")
         return self.net(z)
 
 
 class Discriminator(nn.Module):
     """Map images (N, channels, image_size, image_size) to one real-vs-fake logit each, shape (N,)."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64):
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0):
         super().__init__()
         s0, hidden = _plan(image_size, channels, width)
         hidden = hidden[::-1]  # D mirrors G: from the largest feature map to the smallest
+        self.num_classes = _check_classes(num_classes)
         self.image_size, self.channels, self.width = image_size, channels, width
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, hidden[0], 4, 2, 1, bias=False),  # (N, w, size/2, size/2): no BatchNorm here
+            # the image (with one plane per class when conditional) -> w maps; no BatchNorm here
+            nn.Conv2d(channels + num_classes, hidden[0], 4, 2, 1, bias=False),  # (N, w, size/2, size/2)
             nn.LeakyReLU(0.2, inplace=True),  # (N, w, size/2, size/2)
         ]
         for c_in, c_out in zip(hidden, hidden[1:]):
@@ -99,14 +113,47 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits (N,); apply torch.sigmoid to read them as probabilities of 'real'."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Return logits (N,) for images (and their class labels (N,) if conditional); sigmoid reads them as P(real)."""
         expected = (self.channels, self.image_size, self.image_size)
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"Discriminator expects images of shape (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
+        if self.num_classes:
+            onehot = _one_hot(labels, self.num_classes, x, "Discriminator")  # (N, num_classes)
+            planes = onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])  # (N, num_classes, size, size)
+            x = torch.cat([x, planes.contiguous(memory_format=_format(x))], 1)  # (N, C + num_classes, size, size)
+        elif labels is not None:
+            raise ValueError("this Discriminator is unconditional (num_classes=0): call it without labels")
         return self.net(x).flatten()  # (N,)
+
+
+def _check_classes(num_classes: int) -> int:
+    """num_classes must be an integer >= 0 (0: unconditional)."""
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise ValueError(f"num_classes must be an integer >= 0 (0: unconditional, MNIST: 10), got {num_classes!r}")
+    return num_classes
+
+
+def _one_hot(labels: torch.Tensor | None, num_classes: int, like: torch.Tensor, who: str) -> torch.Tensor:
+    """Labels (N,) -> one-hot rows (N, num_classes) in like's dtype and device, with clear errors."""
+    if labels is None:
+        raise ValueError(f"this {who} is conditional (num_classes={num_classes}): pass labels, a (N,) tensor of "
+                         f"class indices, for example torch.arange(N) % {num_classes}")
+    labels = torch.as_tensor(labels, device=like.device)
+    if labels.shape != like.shape[:1] or labels.is_floating_point():
+        raise ValueError(f"{who} labels must be integers of shape ({like.shape[0]},), got {labels.dtype} "
+                         f"{tuple(labels.shape)}")
+    if labels.device.type == "cpu" and len(labels) and (labels.min() < 0 or labels.max() >= num_classes):  # no GPU sync
+        raise ValueError(f"{who} labels must lie in [0, {num_classes}), got {labels.min().item()}..{labels.max().item()}")
+    return F.one_hot(labels.long(), num_classes).to(like.dtype)
+
+
+def _format(x: torch.Tensor) -> torch.memory_format:
+    """The memory format x is in (channels_last or contiguous), so the label planes match it."""
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def init_weights(module: nn.Module) -> None:

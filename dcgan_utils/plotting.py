@@ -1,4 +1,5 @@
-"""Figures the notebooks share: toy-GAN snapshots, training curves, and the toy explorer widget."""
+"""Figures the notebooks share: toy-GAN snapshots, training curves, the toy explorer widget, class shares and
+nearest neighbours."""
 
 from __future__ import annotations
 
@@ -119,3 +120,34 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
         retrain()
     return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]),
                          status, out])
+
+
+def plot_class_shares(shares: dict[str, list[float]], classes: list[str] | tuple[str, ...], title: str = ""
+                      ) -> plt.Figure:
+    """Bars of the share of images per class, one colour per named set (e.g. generated vs real test images)."""
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    width = 0.8 / len(shares)
+    for i, (name, values) in enumerate(shares.items()):
+        ax.bar(torch.arange(len(values)) + (i - (len(shares) - 1) / 2) * width, values, width, label=name)
+    ax.axhline(1 / len(classes), color="grey", lw=0.8, ls="--", label="uniform")
+    ax.set_xticks(range(len(classes)), [c.split(" - ")[0] for c in classes])
+    ax.set(ylabel="share of images", title=title)
+    ax.legend(fontsize=8, ncols=len(shares) + 1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_neighbours(samples: torch.Tensor, neighbours: torch.Tensor, distances: torch.Tensor) -> plt.Figure:
+    """Top row: generated images; bottom row: the nearest training image of each, with the pixel distance."""
+    n = len(samples)
+    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.6), squeeze=False)
+    for i in range(n):
+        for row, image in ((0, samples[i]), (1, neighbours[i])):
+            axes[row][i].imshow(((image.float().cpu() + 1) / 2).clamp(0, 1).permute(1, 2, 0).squeeze(-1),
+                                cmap="gray", vmin=0, vmax=1)
+            axes[row][i].set_axis_off()
+        axes[1][i].set_title(f"{distances[i]:.1f}", fontsize=8)
+    axes[0][0].set_title("generated", fontsize=8, loc="left")
+    fig.suptitle("generated (top) and the nearest of the training images (bottom, pixel distance)", fontsize=9)
+    fig.tight_layout()
+    return fig

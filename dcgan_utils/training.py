@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from dcgan_utils.checkpoint import check_writable, load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from dcgan_utils.config import ARCHITECTURE, TrainConfig
 from dcgan_utils.data import ImageData, load_dataset, to_uint8
-from dcgan_utils.device import get_device, seed_everything
+from dcgan_utils.device import get_device, resolve_precision, seed_everything
 from dcgan_utils.interrupt import TrainingInterrupted, stop_on_signals
 from dcgan_utils.losses import discriminator_loss, generator_loss
 from dcgan_utils.models import Discriminator, Generator
@@ -41,19 +41,6 @@ def _out_of_memory(err: Exception, config: TrainConfig, device: torch.device, wh
     )
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn "auto" into the fastest stable choice for the device; refuse fp16 off CUDA."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"precision 'fp16' needs a CUDA GPU (device is {device}); use 'bf16' or 'fp32'")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return "bf16"  # AVX512-BF16 / AMX: about 2x fp32 for these convolutions
-    return "fp32"
-
-
 @dataclass
 class GANState:
     """Models, optimisers, scalers, noise and progress of one run: everything a checkpoint holds."""
@@ -70,6 +57,7 @@ class GANState:
     ema: AveragedModel | None  # moving average of G's weights (and BatchNorm statistics), or None
     noise: torch.Generator  # draws every z of the run, on the device
     fixed_noise: torch.Tensor  # (num_samples, latent_dim): the same z for every grid
+    fixed_labels: torch.Tensor | None  # (num_samples,) classes 0, 1, ..., for a conditional G's grids; else None
     step: int = 0
     history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STATS})
     grids: list[tuple[int, torch.Tensor]] = field(default_factory=list)  # (step, uint8 images) from fixed_noise
@@ -95,8 +83,9 @@ def build_state(config: TrainConfig) -> GANState:
     device = get_device(config.device)
     precision = resolve_precision(config.precision, device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width).to(device, memory_format=fmt)
-    D = Discriminator(config.image_size, config.channels, config.d_width).to(device, memory_format=fmt)
+    G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width, config.num_classes)
+    D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes)
+    G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     noise = torch.Generator(device=device).manual_seed(config.seed)
     state = GANState(
         config, device, precision, G, D,
@@ -106,19 +95,36 @@ def build_state(config: TrainConfig) -> GANState:
         torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
         AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None,
         noise, torch.randn(config.num_samples, config.latent_dim, generator=noise, device=device),
+        cycle_labels(config.num_samples, config.num_classes, device),
     )
     state.g_run, state.d_run = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)
     return state
 
 
-def d_step(state: GANState, real: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Update D once on a real batch and a fresh fake batch; return the fakes (for the G step) and statistics."""
+def cycle_labels(n: int, num_classes: int, device: str | torch.device = "cpu") -> torch.Tensor | None:
+    """Labels 0, 1, ..., num_classes - 1, 0, 1, ... (n of them) for a conditional model; None when unconditional."""
+    return torch.arange(n, device=device) % num_classes if num_classes else None
+
+
+def epoch_order(seed: int, epoch: int) -> torch.Generator:
+    """The generator that shuffles the data in one epoch: a resumed run sees the same order as an unbroken one."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Update D once on a real batch and a fresh fake batch; return the fakes (for the G step) and statistics.
+
+    A conditional run passes the real batch's labels: G draws fakes of the same classes, and D sees each image with
+    its label (so the class balance of the fakes is the data's).
+    """
     cfg = state.config
+    y = labels if cfg.num_classes else None
     z = torch.randn(real.shape[0], cfg.latent_dim, generator=state.noise, device=state.device)
     with state.autocast():
-        fake = state.g_run(z)
-        real_logits = state.d_run(real)
-        fake_logits = state.d_run(fake.detach())  # detach: this step must not move G
+        fake = state.g_run(z, y)
+        real_logits = state.d_run(real, y)
+        fake_logits = state.d_run(fake.detach(), y)  # detach: this step must not move G
         # D step: maximise log D(x) + log(1 - D(G(z)))  ==  minimise BCE(D(x), 1) + BCE(D(G(z)), 0)
         loss = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.loss, cfg.real_label)
     state.opt_d.zero_grad(set_to_none=True)
@@ -128,10 +134,10 @@ def d_step(state: GANState, real: torch.Tensor) -> tuple[torch.Tensor, list[torc
     return fake, [loss.detach(), real_logits.detach().float().sigmoid().mean(), fake_logits.detach().float().sigmoid().mean()]
 
 
-def g_step(state: GANState, fake: torch.Tensor) -> list[torch.Tensor]:
-    """Update G once through the just-updated D on the fakes of the D step; return statistics."""
+def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Update G once through the just-updated D on the fakes of the D step (and their labels); return statistics."""
     with state.autocast():
-        fake_logits = state.d_run(fake)
+        fake_logits = state.d_run(fake, labels if state.config.num_classes else None)
         # G step, non-saturating kind: maximise log D(G(z))  ==  minimise BCE(D(G(z)), 1) (other kinds: losses.py)
         loss = generator_loss(fake_logits.float(), state.config.loss)
     state.opt_g.zero_grad(set_to_none=True)
@@ -144,14 +150,19 @@ def g_step(state: GANState, fake: torch.Tensor) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def generate(state: GANState, z: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] from noise z with the sampling generator (BatchNorm in inference mode)."""
+def generate(state: GANState, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images in [-1, 1] from noise z with the sampling generator (BatchNorm in inference mode).
+
+    A conditional generator draws the classes in `labels`, or 0, 1, 2, ... in turn when none are given.
+    """
     G = state.sampler
+    if state.config.num_classes and labels is None:
+        labels = cycle_labels(len(z), state.config.num_classes)
     was_training = G.training
     G.eval()
     try:
         with state.autocast():
-            return G(z.to(state.device)).float()
+            return G(z.to(state.device), None if labels is None else labels.to(state.device)).float()
     finally:
         G.train(was_training)
 
@@ -239,6 +250,9 @@ def train_gan(
     if (data.channels, data.image_size) != (config.channels, config.image_size):
         raise ValueError(f"data are {data.channels}x{data.image_size}x{data.image_size}, the config asks for "
                          f"{config.channels}x{config.image_size}x{config.image_size}")
+    if config.num_classes and len(data.classes) != config.num_classes:
+        raise ValueError(f"num_classes={config.num_classes}, but the data have {len(data.classes)} classes "
+                         f"({', '.join(data.classes[:12])}): set num_classes={len(data.classes)}")
     per_epoch = data.num_batches(config.batch_size)
     total = per_epoch * config.epochs if config.epochs else config.max_steps
     total = min(total, config.max_steps) if config.max_steps else total
@@ -258,18 +272,19 @@ def train_gan(
         try:
             while not finished() and not stop.signal_name:
                 epoch = state.step // per_epoch
-                order = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)  # data order of this epoch
-                for real, _ in data.batches(config.batch_size, order, start=state.step - epoch * per_epoch):
+                order, first = epoch_order(config.seed, epoch), state.step - epoch * per_epoch
+                for real, labels in data.batches(config.batch_size, order, start=first):
                     real = real.contiguous(memory_format=fmt)
-                    fake, d_stats = d_step(state, real)
-                    g_stats = g_step(state, fake)
+                    fake, d_stats = d_step(state, real, labels)
+                    g_stats = g_step(state, fake, labels)
                     state.step += 1
                     pending.append(torch.stack([d_stats[0], g_stats[0], d_stats[1], d_stats[2], g_stats[1]]))
                     if state.step % 25 == 0:
                         _flush(state, pending)
                         bar.set_postfix(D=f"{state.history['d_loss'][-1]:.3f}", G=f"{state.history['g_loss'][-1]:.3f}")
                     if state.step % config.sample_every == 0:
-                        state.grids.append((state.step, to_uint8(generate(state, state.fixed_noise)).cpu()))
+                        grid = generate(state, state.fixed_noise, state.fixed_labels)
+                        state.grids.append((state.step, to_uint8(grid).cpu()))
                     if state.step % config.checkpoint_every == 0:
                         save()
                     bar.update(1)

@@ -16,6 +16,13 @@ def _not_attempted(*args):
     raise NotImplementedError
 
 
+def _slerp_by_angles(a, b, t):
+    """Slerp written from the unit vectors and the angle between them, row by row."""
+    ua, ub = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((ua * ub).sum(-1, keepdim=True))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
 RIGHT = {
     checks.check_optimal_discriminator: lambda a, b: 1 / (1 + b / a),
     checks.check_jsd: lambda p, q: (F.kl_div(((p + q) / 2).log(), p, reduction="sum")
@@ -32,6 +39,10 @@ RIGHT = {
     checks.check_generator_block: lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False),
                                                              nn.BatchNorm2d(o), nn.ReLU(True)),
     checks.check_parameter_count: lambda i, o, k: o * (i * k * k + 2),
+    checks.check_to_model_range: lambda x: x.double() * 2 / 255 - 1,
+    checks.check_slerp: lambda a, b, t: _slerp_by_angles(a, b, t),
+    checks.check_class_shares: lambda y, n: torch.stack([(y == k).double().mean() for k in range(n)]),
+    checks.check_nearest_neighbour: lambda q, r: ((q[:, None] - r[None]) ** 2).flatten(2).sum(-1).argmin(1),
 }
 
 WRONG = {  # a mistake learners make, and a word the message must contain
@@ -50,6 +61,10 @@ WRONG = {  # a mistake learners make, and a word the message must contain
     checks.check_generator_block: (lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o),
                                                               nn.ReLU()), "off by"),  # a bias BatchNorm cancels
     checks.check_parameter_count: (lambda i, o, k: i * o * k * k, "off by"),  # forgets BatchNorm
+    checks.check_to_model_range: (lambda x: x.double() / 255, "off by"),  # [0, 1], not Tanh's [-1, 1]
+    checks.check_slerp: (lambda a, b, t: (1 - t) * a + t * b, "off by"),  # a straight line through the inside
+    checks.check_class_shares: (lambda y, n: torch.bincount(y) / len(y), "shape"),  # absent top classes vanish
+    checks.check_nearest_neighbour: (lambda q, r: torch.cdist(q.flatten(1), r.flatten(1)).argmin(0), "shape"),
 }
 
 

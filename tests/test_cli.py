@@ -84,3 +84,18 @@ def test_help_documents_every_field_and_both_commands(tmp_path):
         assert flag in text
     assert "Adam step size" in text
     assert "uint8" in cli("sample", "--help", cwd=tmp_path).stdout
+
+
+def test_a_conditional_run_writes_one_column_per_class_and_samples_every_class(trained):
+    out = trained / "runs" / "conditional"
+    run = cli("train", "--dataset", "folder", "--data-dir", trained / "images", "--image-size", 32, "--batch-size", 4,
+              "--g-width", 4, "--d-width", 4, "--max-steps", 2, "--epochs", 1, "--device", "cpu", "--num-classes", 2,
+              "--num-samples", 8,
+              "--out", out, cwd=trained)
+    assert run.returncode == 0, run.stderr
+    assert load_checkpoint(out / "checkpoint.pt")["config"]["num_classes"] == 2
+    assert Image.open(out / "samples.png").size == (2 * 34 + 2, 4 * 34 + 2)  # 8 samples: columns a, b; 4 rows
+    assert cli("sample", out / "checkpoint.pt", "--num", 4, "--out", trained / "c.npy", cwd=trained).returncode == 0
+    wrong = cli("train", "--dataset", "folder", "--data-dir", trained / "images", "--image-size", 32, "--max-steps", 1,
+                "--num-classes", 10, "--device", "cpu", "--out", trained / "runs" / "wrong", cwd=trained)
+    assert wrong.returncode == 2 and "the data have 2 classes" in wrong.stderr

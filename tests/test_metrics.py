@@ -5,7 +5,8 @@ import torch
 
 from dcgan_utils.checkpoint import load_checkpoint
 from dcgan_utils.data import data_root, load_dataset, to_model_range
-from dcgan_utils.metrics import InceptionUnavailable, class_coverage, frechet_distance, inception_fid, mnist_classifier
+from dcgan_utils.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, inception_fid,
+                                 mnist_classifier, nearest_neighbours)
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def mnist_eval(mnist_root):
 
 def test_classifier_is_accurate_and_cached(mnist_eval, mnist_root):
     classifier, images, labels = mnist_eval
-    (path,) = (data_root(mnist_root) / "classifiers").glob("mnist_cnn_*ep.pt")
+    path = data_root(mnist_root) / "classifiers" / "mnist_cnn_2ep.pt"  # the default two-epoch classifier
     saved = load_checkpoint(path)
     assert saved["test_accuracy"] > 0.97
     with torch.no_grad():
@@ -57,3 +58,23 @@ def test_inception_fid_without_weights_says_what_to_do(tmp_path):
         inception_fid(real, real, weights_path=tmp_path / "missing.pth")
     with pytest.raises(InceptionUnavailable, match="could not be downloaded.*weights_path="):
         inception_fid(real, real)  # the test process has no network
+
+
+def test_class_accuracy_of_real_digits_asked_for_their_own_label_and_for_another(mnist_eval):
+    classifier, images, labels = mnist_eval
+    right = class_accuracy(classifier, images[:2000], labels[:2000])
+    assert right["right"] > 0.97 and right["worst_class"] > 0.9 and len(right["per_class"]) == 10
+    wrong = class_accuracy(classifier, images[:2000], (labels[:2000] + 1) % 10)  # a G that ignores its label
+    assert wrong["right"] < 0.05 and wrong["right_and_confident"] <= wrong["right"]
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_nearest_neighbours_match_a_brute_force_search(chunk):
+    g = torch.Generator().manual_seed(0)
+    refs, queries = torch.rand(50, 1, 6, 6, generator=g), torch.rand(9, 1, 6, 6, generator=g)
+    queries[:3] = refs[[48, 0, 21]]  # exact copies, across chunk boundaries
+    dist, index = nearest_neighbours(queries, refs, chunk=chunk)
+    brute = ((queries[:, None] - refs[None]) ** 2).flatten(2).sum(-1)
+    assert torch.equal(index, brute.argmin(1))
+    assert torch.allclose(dist, brute.min(1).values.sqrt(), atol=1e-4)
+    assert index[:3].tolist() == [48, 0, 21] and dist[:3].max() < 1e-3

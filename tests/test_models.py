@@ -153,3 +153,57 @@ def test_generator_refuses_an_image_instead_of_noise():
 def test_discriminator_refuses_the_wrong_image_shape():
     with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, 28, 28\)"):
         Discriminator(28, 1)(torch.randn(2, 1, 32, 32))
+
+
+# ---- conditional DCGAN ----------------------------------------------------------------------------------------
+
+def test_conditional_models_read_the_label_as_extra_inputs():
+    G, D = Generator(28, 1, 16, 8, num_classes=10), Discriminator(28, 1, 8, num_classes=10)
+    assert G.net[0].in_channels == 16 + 10 and D.net[0].in_channels == 1 + 10
+    z = torch.randn(4, 16)
+    images = G.eval()(z, torch.tensor([0, 1, 2, 3]))
+    assert images.shape == (4, 1, 28, 28)
+    assert D(images, torch.tensor([0, 1, 2, 3])).shape == (4,)
+
+
+def test_conditional_generator_equals_an_unconditional_one_fed_the_one_hot_label():
+    seed_everything(0)
+    G = Generator(28, 1, 16, 8, num_classes=10).eval()
+    plain = Generator(28, 1, 26, 8).eval()  # latent 16 + 10: the same layers, the label concatenated by hand
+    plain.load_state_dict(G.state_dict())
+    z, y = torch.randn(5, 16), torch.tensor([3, 3, 0, 9, 5])
+    by_hand = torch.cat([z, nn.functional.one_hot(y, 10).float()], 1)
+    assert torch.equal(G(z, y), plain(by_hand))
+
+
+def test_the_label_changes_the_image_and_the_logit():
+    seed_everything(0)
+    G, D = Generator(28, 1, 16, 8, num_classes=10).eval(), Discriminator(28, 1, 8, num_classes=10).eval()
+    z = torch.randn(1, 16).repeat(2, 1)
+    images = G(z, torch.tensor([1, 7]))
+    assert (images[0] - images[1]).abs().max() > 1e-4
+    logits = D(images[:1].repeat(2, 1, 1, 1), torch.tensor([1, 7]))
+    assert logits[0] != logits[1]
+
+
+def test_discriminator_label_planes_follow_channels_last():
+    seed_everything(0)
+    D = Discriminator(28, 1, 8, num_classes=10).eval()
+    x, y = torch.randn(3, 1, 28, 28), torch.tensor([0, 4, 9])
+    fast = D.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last), y)
+    assert torch.allclose(fast, D(x, y), atol=1e-5)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda G, D: G(torch.randn(2, 16)), r"conditional \(num_classes=10\): pass labels"),
+    (lambda G, D: G(torch.randn(2, 16), torch.tensor([0, 10])), r"labels must lie in \[0, 10\)"),
+    (lambda G, D: G(torch.randn(2, 16), torch.tensor([0.0, 1.0])), "labels must be integers of shape"),
+    (lambda G, D: G(torch.randn(2, 16), torch.tensor([0, 1, 2])), r"shape \(2,\)"),
+    (lambda G, D: D(torch.randn(2, 1, 28, 28)), "Discriminator is conditional"),
+    (lambda G, D: Generator(28, 1, 16, 8)(torch.randn(2, 16), torch.tensor([0, 1])), "unconditional"),
+    (lambda G, D: Generator(28, 1, 16, 8, num_classes=-1), "num_classes must be an integer >= 0"),
+])
+def test_conditional_mistakes_are_clear_errors(call, message):
+    G, D = Generator(28, 1, 16, 8, num_classes=10), Discriminator(28, 1, 8, num_classes=10)
+    with pytest.raises(ValueError, match=message):
+        call(G, D)

@@ -58,7 +58,7 @@ def test_notebook_runs_with_papermill_at_smoke_size(notebook, tmp_path):
 @pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
 def test_notebook_checked_outputs_match_with_nbval(notebook, tmp_path):
     before = _digest(notebook)
-    env = {**os.environ, "DCGAN_SMOKE": "1"}
+    env = {**os.environ, "DCGAN_SMOKE": "1", "DCGAN_RUNS_DIR": str(tmp_path / "runs")}  # never under notebooks/
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
            "--sanitize-with", str(SANITIZE), str(notebook)]
     run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)

@@ -8,7 +8,8 @@ import torch
 from dcgan_utils import training
 from dcgan_utils.checkpoint import load_checkpoint
 from dcgan_utils.config import TrainConfig
-from dcgan_utils.training import NonFiniteLossError, resolve_precision, train_gan
+from dcgan_utils.device import resolve_precision
+from dcgan_utils.training import NonFiniteLossError, train_gan
 from helpers import tiny_config, tiny_data
 
 
@@ -113,3 +114,39 @@ def test_callback_runs_once_per_epoch_with_the_history_so_far():
     train_gan(tiny_config(epochs=3), tiny_data(), progress=False,
               callback=lambda state: seen.append((state.step, len(state.history["d_loss"]))))
     assert seen == [(8, 8), (16, 16), (24, 24)]
+
+
+def test_a_conditional_run_trains_on_the_data_labels_and_resumes_bit_for_bit(tmp_path, monkeypatch):
+    data = tiny_data()
+    seen = []
+    real_d_step = training.d_step
+    monkeypatch.setattr(training, "d_step",
+                        lambda s, real, labels=None: seen.append(labels) or real_d_step(s, real, labels))
+    straight = train_gan(tiny_config(num_classes=10, max_steps=11), data, tmp_path / "a", progress=False)
+    assert len(seen) == 11 and all(y is not None and y.dtype == torch.int64 for y in seen)
+    assert torch.equal(straight.fixed_labels, torch.arange(8) % 10)
+    train_gan(tiny_config(num_classes=10, max_steps=5), data, tmp_path / "b", progress=False)
+    resumed = train_gan(tiny_config(num_classes=10, max_steps=11), data, tmp_path / "b", resume=True, progress=False)
+    a, b = _everything(straight), _everything(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a) and resumed.history == straight.history
+
+
+def test_generate_draws_the_requested_classes_and_cycles_them_by_default():
+    state = train_gan(tiny_config(num_classes=10, max_steps=2), tiny_data(), progress=False)
+    z = torch.randn(12, 16)
+    cycled = training.generate(state, z)
+    assert torch.equal(cycled, training.generate(state, z, torch.arange(12) % 10))
+    assert not torch.equal(cycled, training.generate(state, z, torch.zeros(12, dtype=torch.long)))
+
+
+def test_a_conditional_config_needs_data_with_that_many_classes():
+    data = tiny_data()
+    data.classes = ("a", "b")
+    with pytest.raises(ValueError, match=r"num_classes=10, but the data have 2 classes .*set num_classes=2"):
+        train_gan(tiny_config(num_classes=10, max_steps=1), data, progress=False)
+
+
+def test_a_checkpoint_of_an_unconditional_run_is_refused_by_a_conditional_config(tmp_path):
+    train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"num_classes \(checkpoint 0, config 10\)"):
+        train_gan(tiny_config(max_steps=4, num_classes=10), tiny_data(), tmp_path, resume=True, progress=False)

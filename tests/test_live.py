@@ -1,0 +1,52 @@
+"""The live view and the GIF: smoothing against a plain loop, GIF frames against the grids they were made from."""
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import numpy as np
+from PIL import Image, ImageSequence
+
+from dcgan_utils.live import LiveView, grid_image, save_gif, smooth, training_figure
+from dcgan_utils.training import train_gan
+from helpers import tiny_config, tiny_data
+
+
+@pytest.mark.parametrize("window", [1, 3, 25])
+def test_smooth_is_the_running_mean_of_the_last_window_steps(window):
+    values = torch.randn(40, generator=torch.Generator().manual_seed(0)).tolist()
+    expected = [sum(values[max(0, i + 1 - window):i + 1]) / len(values[max(0, i + 1 - window):i + 1])
+                for i in range(len(values))]
+    assert torch.allclose(smooth(values, window), torch.tensor(expected, dtype=torch.float64))
+
+
+def test_gif_frames_are_the_grids_in_order_and_the_last_one_stays_longer(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    grids = [(step, torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8, generator=g)) for step in (10, 20, 30)]
+    path = save_gif(grids, tmp_path / "sub" / "progress.gif", nrow=2, ms_per_frame=100, hold_last=2)
+    with Image.open(path) as gif:
+        frames = [(np.array(f.convert("RGB")), f.info["duration"]) for f in ImageSequence.Iterator(gif)]
+    assert [duration for _, duration in frames] == [100, 100, 300]
+    for (got, _), (_, images) in zip(frames, grids, strict=True):
+        assert torch.equal(torch.from_numpy(got), grid_image(images, 2))  # grayscale fits a GIF palette exactly
+
+
+def test_gif_without_grids_says_what_to_change(tmp_path):
+    with pytest.raises(ValueError, match="sample_every"):
+        save_gif([], tmp_path / "x.gif")
+
+
+def test_training_figure_shows_the_latest_grid_and_every_curve():
+    state = train_gan(tiny_config(max_steps=7), tiny_data(), progress=False)
+    fig = training_figure(state, window=2)
+    losses, outputs, grid = fig.axes
+    assert [l.get_label() for l in losses.lines] == ["d_loss", "g_loss"] and len(losses.lines[0].get_xdata()) == 7
+    assert grid.get_title() == "fixed noise, step 6"
+    assert torch.equal(torch.from_numpy(grid.images[0].get_array().data), grid_image(state.grids[-1][1]))
+    plt.close(fig)
+
+
+def test_live_view_outside_a_notebook_prints_one_line_per_epoch(capsys):
+    view = LiveView()
+    train_gan(tiny_config(epochs=2), tiny_data(), progress=False, callback=view)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert view.calls == 2 and [l.split(":")[0] for l in lines] == ["step 8", "step 16"]
