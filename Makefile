@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LAB_ARGS ?=  # e.g. make lab LAB_ARGS="--no-browser --port 8899"
 
-.PHONY: setup lab test course clean
+.PHONY: setup lab test course slides browser clean
 
 # (re)install when the pins or the package metadata change
 $(STAMP): pyproject.toml constraints.txt
@@ -22,8 +22,15 @@ lab: setup  ## open JupyterLab on the notebooks
 test: setup  ## the whole test suite, notebooks included (smoke size)
 	$(BIN)/python -m pytest
 
-course: setup  ## execute every notebook into build/ (executed .ipynb and HTML)
+course: setup  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
 	$(BIN)/python -m dcgan_utils.course --out build
+
+slides: setup  ## the lecture notebooks (01-03) as reveal.js slides in build/slides/
+	$(BIN)/python -m dcgan_utils.course --slides --out build
+
+browser:  ## Debian's Chromium for the browser test (tests/test_browser.py skips without it, except in CI)
+	command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -q --no-install-recommends chromium; }
 
 clean:  ## remove build outputs (keeps .venv and data/)
 	rm -rf build .pytest_cache

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import inspect
+import json
 import re
 from dataclasses import dataclass
 
@@ -14,6 +16,7 @@ from dcgan_utils.models import SIZES
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # the fields a checkpoint fixes: resuming with other values is refused
 ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes")
+WHERE = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns (left out of run_key)
 
 
 @dataclass
@@ -78,6 +81,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and JSON)."""
         return dataclasses.asdict(self)
+
+    def run_key(self) -> str:
+        """<dataset>-<12 hex digits of the settings>: equal settings (device aside) give equal keys, on any machine."""
+        settings = {k: v for k, v in self.to_dict().items() if k not in WHERE}
+        return f"{self.dataset}-{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]}"
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

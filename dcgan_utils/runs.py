@@ -1,10 +1,8 @@
-"""Load-if-present runs: one folder per configuration, so a finished run is loaded, a cut-short one resumed, and
-a different configuration never overwrites another's checkpoint."""
+"""Load-if-present runs: one folder per configuration, so a finished run is loaded, a cut-short one resumed, a
+shipped one taken from pretrained/, and a different configuration never overwrites another's checkpoint."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,28 +10,31 @@ from pathlib import Path
 from dcgan_utils.checkpoint import load_checkpoint
 from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import ImageData
+from dcgan_utils.pretrained import FOLDER as PRETRAINED
+from dcgan_utils.pretrained import find_pretrained, load_release
 from dcgan_utils.training import GANState, train_gan
-
-IGNORED = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns
 
 
 def run_dir(root: str | os.PathLike, config: TrainConfig) -> Path:
-    """<root>/<dataset>-<12 hex digits of the settings>: the same settings always give the same folder."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in IGNORED}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(root) / f"{config.dataset}-{digest}"
+    """<root>/<config.run_key()>: the same settings always give the same folder."""
+    return Path(root) / config.run_key()
 
 
 def load_or_train(config: TrainConfig, data: ImageData | None, root: str | os.PathLike, retrain: bool = False,
-                  callback: Callable[[GANState], None] | None = None, progress: bool = True
-                  ) -> tuple[GANState, str]:
-    """The run for `config`: loaded when its checkpoint is complete, resumed when partial, else trained.
+                  callback: Callable[[GANState], None] | None = None, progress: bool = True,
+                  pretrained: str | os.PathLike | None = PRETRAINED) -> tuple[GANState, str]:
+    """The run for `config`: loaded when its checkpoint is complete, resumed when partial, taken from the course's
+    verified pretrained release when there is one for exactly these settings, else trained.
 
-    Returns the state and what happened: "loaded", "resumed" or "trained". retrain=True trains from scratch and
-    replaces that configuration's checkpoint (other configurations' folders are untouched).
+    Returns the state and what happened: "loaded", "resumed", "pretrained" or "trained". retrain=True trains from
+    scratch and replaces that configuration's checkpoint (other configurations' folders are untouched);
+    pretrained=None never uses a release.
     """
     folder = run_dir(root, config)
     present = (folder / "checkpoint.pt").is_file() and not retrain
+    release = find_pretrained(config, pretrained) if pretrained is not None and not present and not retrain else None
+    if release is not None:
+        return load_release(config, release), "pretrained"
     before = -1
     if present:
         before = load_checkpoint(folder / "checkpoint.pt")["step"]  # to tell "loaded" from "resumed"

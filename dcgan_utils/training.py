@@ -181,7 +181,11 @@ def checkpoint_payload(state: GANState) -> dict:
 
 
 def restore(state: GANState, payload: dict) -> None:
-    """Load a checkpoint payload into a state built from the same architecture."""
+    """Load a checkpoint payload into a state built from the same architecture.
+
+    A release checkpoint (dcgan_utils.pretrained) holds weights, fixed noise, history and grids only: those are loaded
+    and the optimisers stay fresh, so it can be sampled and evaluated but not resumed.
+    """
     saved = TrainConfig.from_dict(payload["config"])
     wrong = [f"{k} (checkpoint {getattr(saved, k)!r}, config {getattr(state.config, k)!r})"
              for k in ARCHITECTURE if getattr(saved, k) != getattr(state.config, k)]
@@ -191,14 +195,16 @@ def restore(state: GANState, payload: dict) -> None:
     state.D.load_state_dict(payload["D"])
     if state.ema is not None and payload["ema"] is not None:
         state.ema.load_state_dict(payload["ema"])
+    state.fixed_noise = payload["fixed_noise"].to(state.device)
+    state.step, state.history, state.grids = payload["step"], payload["history"], payload["grids"]
+    if "opt_g" not in payload:  # a release checkpoint: nothing more to load
+        return
     state.opt_g.load_state_dict(payload["opt_g"])
     state.opt_d.load_state_dict(payload["opt_d"])
     state.scaler_g.load_state_dict(payload["scaler_g"])
     state.scaler_d.load_state_dict(payload["scaler_d"])
     state.noise.set_state(payload["noise"])
-    state.fixed_noise = payload["fixed_noise"].to(state.device)
     set_rng_states(payload["rng"])
-    state.step, state.history, state.grids = payload["step"], payload["history"], payload["grids"]
 
 
 def _flush(state: GANState, pending: list[torch.Tensor]) -> None:
@@ -239,7 +245,11 @@ def train_gan(
         raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
     state = build_state(config)
     if resume:
-        restore(state, load_checkpoint(out / "checkpoint.pt", map_location=state.device))
+        payload = load_checkpoint(out / "checkpoint.pt", map_location=state.device)
+        if "opt_g" not in payload:
+            raise ValueError(f"{out / 'checkpoint.pt'} is a release checkpoint (weights only): it can be sampled and "
+                             f"evaluated but not resumed; train a new run instead")
+        restore(state, payload)
     if data is None:
         data = load_dataset(config.dataset, config.data_dir, image_size=config.image_size,
                             channels=config.channels, device=state.device)

@@ -181,11 +181,11 @@ def test_unwritable_output_is_found_before_training_starts(tmp_path, monkeypatch
 def test_cuda_out_of_memory_says_lower_the_batch_size_and_keeps_the_checkpoint(tmp_path, monkeypatch, report):
     real_d_step, calls = training.d_step, {"n": 0}
 
-    def runs_out_at_step_6(state, real):
+    def runs_out_at_step_6(state, real, labels=None):
         calls["n"] += 1
         if calls["n"] == 6:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")  # simulated on the CPU
-        return real_d_step(state, real)
+        return real_d_step(state, real, labels)
 
     monkeypatch.setattr(training, "d_step", runs_out_at_step_6)
     with pytest.raises(OutOfMemoryError, match=r"out of memory on cpu at step 6 \(batch_size 16.*--batch-size 8"):
@@ -234,11 +234,11 @@ def test_a_signal_mid_run_saves_and_resuming_matches_an_uninterrupted_run(tmp_pa
     straight = train_gan(config, tiny_data(), tmp_path / "straight", progress=False)
     real_g_step, calls = training.g_step, {"n": 0}
 
-    def signal_during_step_7(state, fake):
+    def signal_during_step_7(state, fake, labels=None):
         calls["n"] += 1
         if calls["n"] == 7:
             signal.raise_signal(signum)  # as Ctrl-C, a notebook's stop button, or `kill -TERM` would
-        return real_g_step(state, fake)
+        return real_g_step(state, fake, labels)
 
     monkeypatch.setattr(training, "g_step", signal_during_step_7)
     with pytest.raises(TrainingInterrupted, match=rf"stopped by {signum.name} after step 7: checkpoint saved"):
