@@ -79,7 +79,9 @@ def write_index(notebooks: list[Path], html_dir: Path) -> Path:
                      f'{markdown2html("**Expected runtime.** " + info["runtime"])}</section>')
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>GANs from the equations up</title>"
             "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
-            "section{border-top:1px solid #ccc;padding-top:.5em}</style></head><body>"
+            "section{border-top:1px solid #ccc;padding-top:.5em}</style>"
+            "<script>window.MathJax={tex:{inlineMath:[['$','$']]}}</script>"  # the goals' equations, as in the pages
+            "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script></head><body>"
             "<h1>GANs from the equations up: a DCGAN course</h1><p>Read the notebooks in this order.</p>"
             + "".join(parts) + "</body></html>")
     html_dir.mkdir(parents=True, exist_ok=True)
