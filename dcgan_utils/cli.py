@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
+from dcgan_utils import distributed
 from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint
 from dcgan_utils.config import TrainConfig, field_help
 from dcgan_utils.data import DatasetNotFoundError, to_uint8
@@ -49,7 +51,12 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     out = Path(args.out)
     if args.resume and not (out / "checkpoint.pt").is_file():
         parser.error(f"--resume: no checkpoint.pt in {out}; train without --resume first")
-    state = train_gan(config, out_dir=out, resume=args.resume)
+    if distributed.launched():  # under torchrun: this process is one rank; rank 0 writes the outputs
+        state = distributed.train_distributed(config, out, resume=args.resume)
+        if os.environ.get("RANK", "0") != "0":
+            return
+    else:
+        state = train_gan(config, out_dir=out, resume=args.resume)
     samples = generate(state, state.fixed_noise, state.fixed_labels)
     save_image(samples, out / "samples.png", nrow=config.num_classes or 8, normalize=True, value_range=(-1, 1))
     (out / "history.json").write_text(json.dumps({"config": config.to_dict(), **state.history}))

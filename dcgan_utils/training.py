@@ -232,14 +232,18 @@ def train_gan(
     resume: bool = False,
     callback: Callable[[GANState], None] | None = None,
     progress: bool = True,
+    prepare: Callable[[GANState], None] | None = None,
+    write: bool = True,
 ) -> GANState:
     """Train a DCGAN; with out_dir, write checkpoint.pt there (and continue from it when resume=True).
 
     SIGINT (Ctrl-C, a notebook's stop button) or SIGTERM stops after the current step: the checkpoint is saved and
     TrainingInterrupted is raised; resuming from it continues exactly as if nothing had happened.
+    `prepare(state)` runs once the state is built (and resumed), before the first step (dcgan_utils.distributed
+    wraps the models there); write=False reads out_dir but never writes to it (the other ranks of a DDP run).
     """
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
+    if out is not None and write:
         check_writable(out)  # an unwritable folder is found now, not at the first save
     if resume and out is None:
         raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
@@ -263,6 +267,8 @@ def train_gan(
     if config.num_classes and len(data.classes) != config.num_classes:
         raise ValueError(f"num_classes={config.num_classes}, but the data have {len(data.classes)} classes "
                          f"({', '.join(data.classes[:12])}): set num_classes={len(data.classes)}")
+    if prepare is not None:
+        prepare(state)
     per_epoch = data.num_batches(config.batch_size)
     total = per_epoch * config.epochs if config.epochs else config.max_steps
     total = min(total, config.max_steps) if config.max_steps else total
@@ -272,7 +278,7 @@ def train_gan(
 
     def save() -> None:
         _flush(state, pending)  # a non-finite loss raises here, before the last good checkpoint is replaced
-        if out is not None:
+        if out is not None and write:
             save_checkpoint(checkpoint_payload(state), out / "checkpoint.pt")
 
     def finished() -> bool:
