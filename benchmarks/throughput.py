@@ -20,7 +20,8 @@ from reference_dcgan import ReferenceLoop
 from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import data_root, load_dataset
 from dcgan_utils.device import device_name, get_device
-from dcgan_utils.training import build_state, d_step, g_step
+from dcgan_utils.speed import run_steps
+from dcgan_utils.training import build_state
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--device", default="auto")
@@ -34,25 +35,15 @@ args = parser.parse_args()
 device = get_device(args.device)
 sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 reference = ReferenceLoop(str(data_root()), batch_size=args.batch_size, device=str(device))
-config = TrainConfig(image_size=64, batch_size=args.batch_size, device=str(device), precision=args.precision,
+config = TrainConfig(image_size=64, g_width=64, d_width=64, batch_size=args.batch_size,  # the reference's widths device=str(device), precision=args.precision,
                      compile=args.compile, epochs=1000)
 state = build_state(config)
 data = load_dataset("mnist", image_size=64, device=device)  # decoded and resized once, on the device
-fmt = torch.channels_last if config.channels_last else torch.contiguous_format
 
 
 def ours(steps: int) -> int:
     """The trainer's own step path (what train_gan runs per batch), with its per-step statistics."""
-    done, pending = 0, []
-    while done < steps:
-        for real, _ in data.batches(args.batch_size):
-            fake, d_stats = d_step(state, real.contiguous(memory_format=fmt))
-            pending.append(torch.stack([d_stats[0], *g_step(state, fake)]))
-            done += 1
-            if done == steps:
-                break
-    torch.stack(pending).cpu()  # the history transfer train_gan does
-    return done * args.batch_size
+    return run_steps(state, data, steps)
 
 
 reference.run(3), ours(3)  # warm-up: workers started, kernels chosen (and compiled)

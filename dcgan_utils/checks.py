@@ -263,3 +263,27 @@ def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool:
 
     cases = [((q, refs), reference(q, refs)) for q in (queries, copies)]
     return run_check("nearest_neighbour", lambda q, r: torch.as_tensor(fn(q, r)).double(), cases, strict)
+
+
+# ---- notebook 05: CIFAR-10 and CUDA -------------------------------------------------------------------------
+
+def check_dataset_memory(fn: Callable, strict: bool = False) -> bool:
+    """fn(n, channels, side, bytes_per_value) -> MiB (2**20 bytes) that n images of that shape take."""
+    shapes = ((50000, 3, 32, 1), (50000, 3, 32, 4), (60000, 1, 28, 1), (202599, 3, 64, 2))
+    cases = [((n, c, side, b), torch.tensor(n * c * side * side * b / 2**20, dtype=torch.float64))
+             for n, c, side, b in shapes]
+    return run_check("dataset_memory", fn, cases, strict)
+
+
+def check_amdahl(fn: Callable, strict: bool = False) -> bool:
+    """fn(fraction, speedup) -> overall speed-up when `fraction` of a step's time gets `speedup` times faster."""
+    f = torch.tensor([0.0, 0.25, 0.6, 0.9, 1.0], dtype=torch.float64)
+    cases = [((f, s), 1 / ((1 - f) + f / s)) for s in (1.0, 1.5, 4.0)]
+    return run_check("amdahl", fn, cases, strict)
+
+
+def check_images_per_second(fn: Callable, strict: bool = False) -> bool:
+    """fn(batch_size, steps, milliseconds) -> images per second, from a CUDA event timing in milliseconds."""
+    cases = [((b, s, ms), torch.tensor(b * s / (ms / 1000), dtype=torch.float64))
+             for b, s, ms in ((128, 50, 812.5), (64, 200, 10.0), (1, 1, 1000.0))]
+    return run_check("images_per_second", fn, cases, strict)

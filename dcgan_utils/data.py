@@ -228,3 +228,18 @@ def dataset_status(root: str | os.PathLike | None = None) -> dict[str, tuple[Pat
     cifar = base / datasets.CIFAR10.base_folder
     cifar_ok = cifar.is_dir() or (base / datasets.CIFAR10.filename).exists()
     return {"mnist": (mnist, mnist_ok), "cifar10": (cifar, cifar_ok)}
+
+
+def load_cifar10(root: str | os.PathLike | None = None, subset: str | os.PathLike | None = None,
+                 image_size: int = 32, device: str | torch.device = "cpu") -> tuple[ImageData, ImageData, str]:
+    """CIFAR-10 train and test sets and where they came from: torchvision's files when present (or downloadable),
+    else an ImageFolder copy with train/ and test/ (default <data root>/cifar10-subset, the course's offline subset)."""
+    base = data_root(root)
+    folder = Path(subset) if subset else base / "cifar10-subset"
+    if not dataset_status(root)["cifar10"][1] and (folder / "train").is_dir():
+        train = load_dataset("folder", folder / "train", image_size=image_size, device=device)
+        test = load_dataset("folder", folder / "test", image_size=image_size, device=device)
+        return train, test, f"the ImageFolder copy in {folder} ({len(train):,} training images)"
+    train = load_dataset("cifar10", root, image_size=image_size, device=device)  # downloads when online
+    test = load_dataset("cifar10", root, train=False, image_size=image_size, device=device)
+    return train, test, f"torchvision's CIFAR-10 in {base} ({len(train):,} training images)"

@@ -43,6 +43,9 @@ RIGHT = {
     checks.check_slerp: lambda a, b, t: _slerp_by_angles(a, b, t),
     checks.check_class_shares: lambda y, n: torch.stack([(y == k).double().mean() for k in range(n)]),
     checks.check_nearest_neighbour: lambda q, r: ((q[:, None] - r[None]) ** 2).flatten(2).sum(-1).argmin(1),
+    checks.check_dataset_memory: lambda n, c, s, b: n * c * s * s * b / 1024 / 1024,
+    checks.check_amdahl: lambda f, s: s / (s * (1 - f) + f),
+    checks.check_images_per_second: lambda b, s, ms: 1000 * b * s / ms,
 }
 
 WRONG = {  # a mistake learners make, and a word the message must contain
@@ -65,6 +68,9 @@ WRONG = {  # a mistake learners make, and a word the message must contain
     checks.check_slerp: (lambda a, b, t: (1 - t) * a + t * b, "off by"),  # a straight line through the inside
     checks.check_class_shares: (lambda y, n: torch.bincount(y) / len(y), "shape"),  # absent top classes vanish
     checks.check_nearest_neighbour: (lambda q, r: torch.cdist(q.flatten(1), r.flatten(1)).argmin(0), "shape"),
+    checks.check_dataset_memory: (lambda n, c, s, b: n * c * s * s * b / 1e6, "off by"),  # MB, not MiB
+    checks.check_amdahl: (lambda f, s: f * s + (1 - f), "off by"),  # averages speed-ups instead of times
+    checks.check_images_per_second: (lambda b, s, ms: b * s / ms, "off by"),  # milliseconds taken as seconds
 }
 
 

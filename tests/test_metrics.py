@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from dcgan_utils.checkpoint import load_checkpoint
-from dcgan_utils.data import data_root, load_dataset, to_model_range
-from dcgan_utils.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, inception_fid,
-                                 mnist_classifier, nearest_neighbours)
+from dcgan_utils.data import data_root, load_cifar10, load_dataset, to_model_range
+from dcgan_utils.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, image_classifier,
+                                 inception_fid, mnist_classifier, nearest_neighbours)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,38 @@ def test_nearest_neighbours_match_a_brute_force_search(chunk):
     assert torch.equal(index, brute.argmin(1))
     assert torch.allclose(dist, brute.min(1).values.sqrt(), atol=1e-4)
     assert index[:3].tolist() == [48, 0, 21] and dist[:3].max() < 1e-3
+
+
+def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_path):
+    train = load_dataset("folder", cifar_subset)
+    test = load_dataset("folder", cifar_subset.parent / "test")
+    model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
+    assert model.test_accuracy > 0.35  # chance is 10%
+    (cached,) = (tmp_path / "classifiers").glob("cifar10_*img_2ep.pt")
+    again = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
+    assert again.test_accuracy == model.test_accuracy and cached.is_file()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_load_cifar10_falls_back_to_the_folder_copy(cifar_subset):
+    train, test, source = load_cifar10(root=cifar_subset.parent.parent, subset=cifar_subset.parent)
+    assert (train.channels, train.image_size, len(train.classes)) == (3, 32, 10)
+    assert len(test) < len(train) and "ImageFolder copy" in source
+
+
+def test_inception_scores_plumbing_with_a_stand_in_feature_network(monkeypatch):
+    import dcgan_utils.metrics as metrics
+
+    class Pool(torch.nn.Module):  # stands in for Inception: 2048 features that torchmetrics can compute FID/KID from
+        def forward(self, x):
+            x = x.float() / 255 if x.dtype == torch.uint8 else x
+            return torch.nn.functional.adaptive_avg_pool2d(x, 16).flatten(1)[:, :768].repeat(1, 3)[:, :2048]
+
+    monkeypatch.setattr(metrics, "_inception", lambda path: Pool())
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(300, 3, 32, 32, generator=g) * 2 - 1
+    same = torch.rand(300, 3, 32, 32, generator=g) * 2 - 1
+    dark = same * 0.2 - 0.7
+    near, far = metrics.inception_scores(real, same), metrics.inception_scores(real, dark)
+    assert far["fid"] > 3 * near["fid"]  # FID of 300 samples carries a sample-size bias; KID is unbiased:
+    assert far["kid"] > 10 * abs(near["kid"]) and far["kid_std"] >= 0
