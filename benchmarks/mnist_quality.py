@@ -14,7 +14,8 @@ import torch
 from dcgan_utils.cli import add_config_arguments, config_from_args
 from dcgan_utils.data import load_dataset, to_model_range
 from dcgan_utils.metrics import class_coverage, frechet_distance, mnist_classifier
-from dcgan_utils.training import generate, train_gan
+from dcgan_utils.state import generate
+from dcgan_utils.training import train_gan
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--label", default="defaults", help="row name in the printed table")

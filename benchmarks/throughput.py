@@ -21,7 +21,7 @@ from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import data_root, load_dataset
 from dcgan_utils.device import device_name, get_device
 from dcgan_utils.speed import run_steps
-from dcgan_utils.training import build_state
+from dcgan_utils.state import build_state
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--device", default="auto")

@@ -19,7 +19,8 @@ from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load
 from dcgan_utils.config import TrainConfig, field_help
 from dcgan_utils.data import DatasetNotFoundError, to_uint8
 from dcgan_utils.interrupt import EXIT_CODES, TrainingInterrupted
-from dcgan_utils.training import NonFiniteLossError, OutOfMemoryError, build_state, generate, restore, train_gan
+from dcgan_utils.state import build_state, generate, restore
+from dcgan_utils.training import NonFiniteLossError, OutOfMemoryError, train_gan
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

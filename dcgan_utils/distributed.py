@@ -25,7 +25,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import ImageData, load_dataset
-from dcgan_utils.training import GANState, train_gan
+from dcgan_utils.state import GANState
+from dcgan_utils.training import train_gan
 
 
 # no buffer broadcast before each forward (newer PyTorch names it forward_sync_buffers; both still sync at start)

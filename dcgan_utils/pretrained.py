@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dcgan_utils.checkpoint import load_checkpoint, save_checkpoint
 from dcgan_utils.config import TrainConfig
-from dcgan_utils.training import GANState, build_state, restore
+from dcgan_utils.state import GANState, build_state, restore
 
 FOLDER = Path(__file__).resolve().parent.parent / "pretrained"
 RELEASE = ("config", "step", "precision", "G", "D", "ema", "fixed_noise", "history", "grids")  # what a release keeps

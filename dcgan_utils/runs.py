@@ -12,7 +12,8 @@ from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import ImageData
 from dcgan_utils.pretrained import FOLDER as PRETRAINED
 from dcgan_utils.pretrained import find_pretrained, load_release
-from dcgan_utils.training import GANState, train_gan
+from dcgan_utils.state import GANState
+from dcgan_utils.training import train_gan
 
 
 def run_dir(root: str | os.PathLike, config: TrainConfig) -> Path:

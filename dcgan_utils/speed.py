@@ -14,7 +14,8 @@ import torch
 
 from dcgan_utils.config import TrainConfig
 from dcgan_utils.data import ImageData
-from dcgan_utils.training import GANState, build_state, d_step, g_step
+from dcgan_utils.state import GANState, build_state
+from dcgan_utils.training import d_step, g_step
 
 
 def run_steps(state: GANState, data: ImageData, steps: int) -> int:
