@@ -7,8 +7,8 @@ same shuffled order everywhere, rank r taking every N-th image) with batch_size 
 sees batch_size images in all, as in a single-process run. DDP averages the gradients across ranks in backward,
 so the replicas stay identical. Rank 0 alone writes checkpoints and grids; every rank reads one when resuming.
 
-BatchNorm statistics are per rank (no buffer broadcast before each forward: DDP's buffer broadcast before every forward breaks
-D's two forward passes, real and fake, before one backward); the running averages used for sampling are rank 0's.
+BatchNorm statistics are per rank: DDP's buffer broadcast before every forward breaks D's two forward passes (real
+and fake) before one backward, so it is switched off; the running averages used for sampling are rank 0's.
 Each rank draws its own noise. NCCL on CUDA (one GPU per rank, cuda:LOCAL_RANK), gloo on the CPU.
 """
 

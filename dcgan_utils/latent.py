@@ -54,12 +54,12 @@ def show_images(images: torch.Tensor, nrow: int, title: str = "", ax: plt.Axes |
 def latent_figure(draw: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor, t: float,
                   coordinate: int, value: float, steps: int = 9) -> plt.Figure:
     """Three rows: the slerp path from z0 to z1, the image at t (large), and coordinate `coordinate` swept."""
-    path = interpolation(z0, z1, steps)
-    sweep = coordinate_sweep(slerp(z0, z1, t), coordinate, torch.linspace(-3, 3, steps))
+    point = slerp(z0, z1, t)
     fig = plt.figure(figsize=(9, 3.6))
     top, left, right = fig.add_subplot(2, 3, (1, 3)), fig.add_subplot(2, 3, 4), fig.add_subplot(2, 3, (5, 6))
-    show_images(draw(path), steps, "slerp from z0 (left) to z1 (right)", top)
-    here = coordinate_sweep(slerp(z0, z1, t), coordinate, torch.tensor([value]))
+    show_images(draw(interpolation(z0, z1, steps)), steps, "slerp from z0 (left) to z1 (right)", top)
+    sweep = coordinate_sweep(point, coordinate, torch.linspace(-3, 3, steps))
+    here = coordinate_sweep(point, coordinate, torch.tensor([value]))
     show_images(draw(here), 1, f"t = {t:.2f}, z[{coordinate}] = {value:+.1f}", left)
     show_images(draw(sweep), steps, f"z[{coordinate}] from -3 to +3 at t = {t:.2f}", right)
     fig.tight_layout()

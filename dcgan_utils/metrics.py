@@ -76,10 +76,11 @@ def image_classifier(train: ImageData, test: ImageData, name: str, root: str | o
     Trained with random horizontal flips; the test accuracy is saved with the weights and set as `.test_accuracy`.
     """
     path = data_root(root) / "classifiers" / f"{name}_{len(train)}img_{epochs}ep.pt"
-    model = ImageClassifier(train.channels, train.image_size, len(train.classes))
+    shape = (train.channels, train.image_size, len(train.classes))
     if path.exists() and not retrain:
-        return _load_classifier(model, path, device)
-    seed_everything(0)
+        return _load_classifier(ImageClassifier(*shape), path, device)
+    seed_everything(0)  # before the model is built: its initial weights are part of what is seeded
+    model = ImageClassifier(*shape)
     return _train_classifier(model, train.to(device), test.to(device), epochs, path, device, flip=True)
 
 
