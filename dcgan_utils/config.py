@@ -48,7 +48,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps"
     precision: str = "auto"  # "auto" (fastest stable on this hardware), "fp32", "bf16" or "fp16" (CUDA only)
     channels_last: bool = True  # NHWC memory layout, faster convolutions on CUDA and on recent CPUs
-    compile: bool = False  # torch.compile both models (CUDA; slow start, faster steps)
+    compile: bool = False  # torch.compile both models (CUDA, or a CPU with a C++ compiler; slow start, faster steps)
     seed: int = 0  # seeds Python, NumPy, PyTorch, the noise and the data order
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from nbconvert.filters import markdown2html
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "python3"  # never the kernel name stored in a notebook's metadata, which is machine-specific
 SLIDES = ("01_gan_theory", "02_loss_equations", "03_dcgan_architecture")  # the lecture notebooks
+SMOKE_CELL_TIMEOUT = 600  # seconds a cell of a smoke run may take: a stuck kernel fails in minutes, not at CI's limit
 
 
 def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -39,10 +40,16 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
 
 
 def execute(
-    notebook: Path, out_dir: Path, parameters: dict | None = None, cwd: Path | None = None, html: bool = False
+    notebook: Path, out_dir: Path, parameters: dict | None = None, cwd: Path | None = None, html: bool = False,
+    cell_timeout: int | None = None,
 ) -> Path:
-    """Run one notebook into out_dir/<name> (and out_dir/html/<name>.html); the source is never written."""
+    """Run one notebook into out_dir/<name> (and out_dir/html/<name>.html); the source is never written.
+
+    cell_timeout: seconds per cell before papermill gives up (None: SMOKE_CELL_TIMEOUT for a smoke run, else no limit).
+    """
     parameters = dict(parameters or {})
+    if cell_timeout is None and parameters.get("SMOKE"):
+        cell_timeout = SMOKE_CELL_TIMEOUT
     check_parameters(notebook, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
@@ -50,7 +57,7 @@ def execute(
         raise ValueError(f"refusing to overwrite the committed notebook {notebook}: choose another out_dir")
     pm.execute_notebook(
         str(notebook), str(out), parameters=parameters, kernel_name=KERNEL,
-        cwd=str(cwd or notebook.parent), progress_bar=False,
+        cwd=str(cwd or notebook.parent), progress_bar=False, execution_timeout=cell_timeout,
     )
     if html:
         (out_dir / "html").mkdir(exist_ok=True)

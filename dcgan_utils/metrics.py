@@ -74,9 +74,10 @@ def image_classifier(train: ImageData, test: ImageData, name: str, root: str | o
     """A classifier for any labelled image set (e.g. the CIFAR-10 subset), cached as <root>/classifiers/<name>_...pt.
 
     Trained with random horizontal flips; the test accuracy is saved with the weights and set as `.test_accuracy`.
+    The file name holds the image shape, count and epochs, so 32x32 and 64x64 copies of one set never share a file.
     """
-    path = data_root(root) / "classifiers" / f"{name}_{len(train)}img_{epochs}ep.pt"
     shape = (train.channels, train.image_size, len(train.classes))
+    path = data_root(root) / "classifiers" / f"{name}_{shape[0]}x{shape[1]}px_{len(train)}img_{epochs}ep.pt"
     if path.exists() and not retrain:
         return _load_classifier(ImageClassifier(*shape), path, device)
     seed_everything(0)  # before the model is built: its initial weights are part of what is seeded

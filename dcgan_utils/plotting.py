@@ -1,5 +1,5 @@
-"""Figures the notebooks share: toy-GAN snapshots, training curves, the toy explorer widget, class shares and
-nearest neighbours."""
+"""Figures the notebooks share: toy-GAN snapshots, training curves, the toy explorer widget, class shares,
+nearest neighbours and the failure meters of saved grids."""
 
 from __future__ import annotations
 
@@ -149,5 +149,21 @@ def plot_neighbours(samples: torch.Tensor, neighbours: torch.Tensor, distances: 
         axes[1][i].set_title(f"{distances[i]:.1f}", fontsize=8)
     axes[0][0].set_title("generated", fontsize=8, loc="left")
     fig.suptitle("generated (top) and the nearest of the training images (bottom, pixel distance)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grid_meters(runs: dict[str, dict[str, list]], real: dict[str, float], title: str = "") -> plt.Figure:
+    """Diversity (left) and checkerboard share (right, log scale) of each run's saved grids against the step, with
+    the real images' values as dashed lines; `runs` maps a name to `diagnostics.grid_meters` output."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+    for ax, key, label in zip(axes, ("diversity", "checkerboard"), ("diversity (RMS distance)", "checkerboard share")):
+        for name, meters in runs.items():
+            ax.plot(meters["step"], meters[key], marker=".", lw=1, label=name)
+        ax.axhline(real[key], color="grey", ls="--", lw=1, label="real images")
+        ax.set(xlabel="step", ylabel=label)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dcgan_utils.checkpoint import load_checkpoint
-from dcgan_utils.data import data_root, load_cifar10, load_dataset, to_model_range
+from dcgan_utils.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range
 from dcgan_utils.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, image_classifier,
                                  inception_fid, mnist_classifier, nearest_neighbours)
+from helpers import tiny_data
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +87,20 @@ def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_
     test = load_dataset("folder", cifar_subset.parent / "test")
     model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
     assert model.test_accuracy > 0.35  # chance is 10%
-    (cached,) = (tmp_path / "classifiers").glob("cifar10_*img_2ep.pt")
+    (cached,) = (tmp_path / "classifiers").glob("cifar10_3x32px_*img_2ep.pt")
     again = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
     assert again.test_accuracy == model.test_accuracy and cached.is_file()
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_classifiers_for_two_image_sizes_of_one_set_do_not_share_a_cache_file(tmp_path):
+    small = tiny_data(256, channels=3, size=32)
+    large = ImageData(F.interpolate(small.images.float(), size=64).to(torch.uint8), small.labels, small.classes)
+    first = image_classifier(small, small, "set", root=tmp_path, epochs=1)
+    second = image_classifier(large, large, "set", root=tmp_path, epochs=1)  # loading the 32x32 file here would fail
+    assert (first.side, second.side) == (32, 64)
+    assert len(list((tmp_path / "classifiers").glob("set_*.pt"))) == 2
+    assert image_classifier(large, large, "set", root=tmp_path, epochs=1).side == 64  # and the 64x64 one is reused
 
 
 def test_load_cifar10_falls_back_to_the_folder_copy(cifar_subset):

@@ -104,6 +104,18 @@ def test_a_notebook_that_tries_to_download_fails_loudly_instead_of_hanging(tmp_p
     assert time.monotonic() - start < 60, "the kernel waited on the network instead of failing"
 
 
+def test_a_cell_that_never_finishes_fails_at_the_cell_timeout_instead_of_hanging(tmp_path):
+    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("import time\ntime.sleep(600)")]
+    source = tmp_path / "stuck.ipynb"
+    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    start = time.monotonic()
+    with pytest.raises(Exception, match="timed out"):
+        execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path, cell_timeout=3)
+    assert time.monotonic() - start < 60, "the harness waited past the cell timeout"
+
+
 def test_a_notebook_runs_twice_in_a_row_from_any_folder_with_nothing_carried_over(tmp_path):
     runs = []
     for name in ("first", "second"):
