@@ -184,8 +184,7 @@ def train_gan(
             raise _out_of_memory(err, config, state.device, f"at step {state.step + 1}") from err
         finally:
             bar.close()
-        save()
+        save()  # still inside stop_on_signals: a signal during this last write cannot cut it short
     if stop.signal_name:
         raise TrainingInterrupted(stop.signal_name, state.step, out / "checkpoint.pt" if out else None, state)
-    save()
     return state
