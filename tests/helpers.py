@@ -1,9 +1,11 @@
-"""Small builders the tests share: random image data, a tiny training config, an ImageFolder tree of PNG files."""
+"""Small builders the tests share: random image data, a tiny training config, an ImageFolder tree of PNG files, a
+small notebook."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import torch
 from PIL import Image
@@ -39,3 +41,12 @@ def image_folder(root: Path, sizes=((32, 32),), modes=("RGB",), classes=("a", "b
             img.save(root / cls / f"{i}.png")
             written[root / cls / f"{i}.png"] = img
     return written
+
+
+def small_notebook(path: Path, code: str, kernel: str = "python3") -> Path:
+    """Write a notebook with a `parameters` cell (SMOKE) and one code cell; the kernelspec names `kernel`."""
+    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(code)]
+    metadata = {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), path)
+    return path

@@ -6,6 +6,7 @@ import re
 import nbformat
 
 from dcgan_utils.course import SLIDES, NOTEBOOKS, course_notebooks, execute, summary, write_index, write_slides
+from helpers import small_notebook
 
 
 def test_index_lists_every_notebook_in_reading_order_with_goals_and_runtime(tmp_path):
@@ -37,11 +38,8 @@ def test_slides_follow_the_cells_slide_metadata(tmp_path):
 
 
 def test_an_executed_notebooks_html_keeps_its_widgets(tmp_path):
-    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=7, description='knob')")]
-    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    source = tmp_path / "widget.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    source = small_notebook(tmp_path / "widget.ipynb",
+                            "import ipywidgets\nipywidgets.IntSlider(value=7, description='knob')")
     execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path, html=True)
     page = (tmp_path / "out" / "html" / "widget.html").read_text()
     state = re.search(r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S)

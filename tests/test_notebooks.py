@@ -15,6 +15,7 @@ import papermill as pm
 import pytest
 
 from dcgan_utils.course import NOTEBOOKS, check_parameters, course_notebooks, execute
+from helpers import small_notebook
 
 ALL = course_notebooks()
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
@@ -82,22 +83,15 @@ def test_exercises_have_stubs_checks_and_hidden_solutions_that_ci_runs(notebook)
 
 
 def test_harness_ignores_a_machine_specific_kernel_name(tmp_path):
-    source = tmp_path / "other_machine.ipynb"
-    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell("import sys\nprint(sys.executable)")]
-    metadata = {"kernelspec": {"name": "conda-env-someones-laptop-py", "display_name": "x", "language": "python"}}
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    source = small_notebook(tmp_path / "other_machine.ipynb", "import sys\nprint(sys.executable)",
+                             kernel="conda-env-someones-laptop-py")
     out = nbformat.read(execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path), as_version=4)
     assert out.cells[-1].outputs[0].text.strip() == sys.executable  # ran in this environment's python3 kernel
 
 
 def test_a_notebook_that_tries_to_download_fails_loudly_instead_of_hanging(tmp_path):
-    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell("import urllib.request\n"
-                                       "urllib.request.urlopen('http://93.184.216.34/', timeout=600)")]
-    source = tmp_path / "downloads.ipynb"
-    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    source = small_notebook(tmp_path / "downloads.ipynb",
+                             "import urllib.request\nurllib.request.urlopen('http://93.184.216.34/', timeout=600)")
     start = time.monotonic()
     with pytest.raises(pm.PapermillExecutionError, match="must not reach the network"):
         execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path)
@@ -105,11 +99,7 @@ def test_a_notebook_that_tries_to_download_fails_loudly_instead_of_hanging(tmp_p
 
 
 def test_a_cell_that_never_finishes_fails_at_the_cell_timeout_instead_of_hanging(tmp_path):
-    cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell("import time\ntime.sleep(600)")]
-    source = tmp_path / "stuck.ipynb"
-    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), source)
+    source = small_notebook(tmp_path / "stuck.ipynb", "import time\ntime.sleep(600)")
     start = time.monotonic()
     with pytest.raises(Exception, match="timed out"):
         execute(source, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path, cell_timeout=3)
