@@ -12,10 +12,10 @@ import time
 import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
-from dcgan_utils.data import load_dataset, to_model_range
-from dcgan_utils.metrics import class_coverage, frechet_distance, mnist_classifier
-from dcgan_utils.state import generate
-from dcgan_utils.training import train_gan
+from dcgan_utils.engine.data import load_dataset, to_model_range
+from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance, mnist_classifier
+from dcgan_utils.engine.run_state import generate
+from dcgan_utils.engine.training import train_gan
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--label", default="defaults", help="row name in the printed table")

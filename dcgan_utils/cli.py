@@ -1,4 +1,4 @@
-"""Command line: `python -m dcgan_utils train ...` and `python -m dcgan_utils sample CHECKPOINT ...`."""
+"""Command line: `python -m dcgan_utils train ...`, `... sample CHECKPOINT ...` and `... export RUN_FOLDER`."""
 
 from __future__ import annotations
 
@@ -14,27 +14,27 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
-from dcgan_utils import distributed
-from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint
-from dcgan_utils.config import TrainConfig, field_help
-from dcgan_utils.data import DatasetNotFoundError, to_uint8
-from dcgan_utils.interrupt import EXIT_CODES, TrainingInterrupted
-from dcgan_utils.state import build_state, generate, restore
-from dcgan_utils.training import NonFiniteLossError, OutOfMemoryError, train_gan
+from dcgan_utils.engine import distributed
+from dcgan_utils.engine.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint, restore
+from dcgan_utils.engine.config import TrainConfig, field_help
+from dcgan_utils.engine.data import DatasetNotFoundError, to_uint8
+from dcgan_utils.engine.interrupt import EXIT_CODES, TrainingInterrupted
+from dcgan_utils.engine.lock import RunLockedError
+from dcgan_utils.engine.run_state import build_state, generate
+from dcgan_utils.engine.runs import PRETRAINED, export_release
+from dcgan_utils.engine.training import NonFiniteLossError, OutOfMemoryError, train_gan
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One --flag per TrainConfig field, with the field's comment as help and its default."""
-    helps = field_help()
+    """One --flag per TrainConfig field, with the field's help text (the parser's formatter adds the default)."""
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=helps[f.name])
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=field_help(f.name))
         else:
-            kind = {int: int, float: float}.get(type(default), str)
-            parser.add_argument(flag, type=kind, default=default, metavar=f.name.upper(),
-                                help=f"{helps[f.name]} (default: {default})")
+            kind = {int: int, float: float}.get(type(f.default), str)
+            parser.add_argument(flag, type=kind, default=f.default, metavar=f.name.upper(), help=field_help(f.name))
 
 
 def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainConfig:
@@ -52,12 +52,14 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     out = Path(args.out)
     if args.resume and not (out / "checkpoint.pt").is_file():
         parser.error(f"--resume: no checkpoint.pt in {out}; train without --resume first")
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in OUT and --overwrite replaces it: choose one")
     if distributed.launched():  # under torchrun: this process is one rank; rank 0 writes the outputs
-        state = distributed.train_distributed(config, out, resume=args.resume)
+        state = distributed.train_distributed(config, out, resume=args.resume, overwrite=args.overwrite)
         if os.environ.get("RANK", "0") != "0":
             return
     else:
-        state = train_gan(config, out_dir=out, resume=args.resume)
+        state = train_gan(config, out_dir=out, resume=args.resume, overwrite=args.overwrite)
     samples = generate(state, state.fixed_noise, state.fixed_labels)
     save_image(samples, out / "samples.png", nrow=config.num_classes or 8, normalize=True, value_range=(-1, 1))
     (out / "history.json").write_text(json.dumps({"config": config.to_dict(), **state.history}))
@@ -73,7 +75,7 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     payload = load_checkpoint(args.checkpoint)
     config = dataclasses.replace(TrainConfig.from_dict(payload["config"]), device=args.device)
     state = build_state(config)
-    restore(state, payload)
+    restore(state, payload, resume=False)  # weights only: any device can sample a run written on any other
     z = torch.randn(args.num, config.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     images = torch.cat([generate(state, chunk) for chunk in z.split(500)]).cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +86,11 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     print(f"wrote {args.num} samples to {out}")
 
 
+def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    entry = export_release(args.run / "checkpoint.pt", args.folder, args.note)
+    print(f"wrote {args.folder / entry['file']} ({entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser for both subcommands."""
     parser = argparse.ArgumentParser(prog="python -m dcgan_utils", description="Train a DCGAN, or sample from one.")
@@ -92,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "OUT/samples.png and OUT/history.json.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in OUT (without it, a folder that "
+                       "holds a run is refused)")
     add_config_arguments(train)
     train.set_defaults(handler=_train, command_parser=train)
     sample = sub.add_parser("sample", help="write samples from a checkpoint",
@@ -102,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="seed of the noise (default: 0)")
     sample.add_argument("--device", default="auto", help="device (default: auto)")
     sample.set_defaults(handler=_sample, command_parser=sample)
+    export = sub.add_parser("export", help="export a finished run as a release checkpoint",
+                            description="Write RUN/checkpoint.pt's release checkpoint (weights, noise, history, grids) "
+                            "into the release folder and record it with its sha256 in registry.json.")
+    export.add_argument("run", type=Path, help="a run folder holding checkpoint.pt")
+    export.add_argument("--note", default="", help="how and where it was trained, for the registry")
+    export.add_argument("--folder", type=Path, default=PRETRAINED, help=f"release folder (default: {PRETRAINED})")
+    export.set_defaults(handler=_export, command_parser=export)
     return parser
 
 
@@ -115,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog} {args.command}: {stop}", file=sys.stderr)
         sys.exit(EXIT_CODES.get(stop.signal_name, 130))
     except (DatasetNotFoundError, CheckpointError, OutputNotWritableError, FileNotFoundError, NonFiniteLossError,
-            OutOfMemoryError, ValueError) as err:
+            OutOfMemoryError, RunLockedError, ValueError) as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         sys.exit(2)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dcgan_utils.data import data_root, dataset_status
+from dcgan_utils.engine.data import data_root, dataset_status
 
 from offline.sitecustomize import local_only_connect
 

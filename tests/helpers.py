@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import torch
 from PIL import Image
 
-from dcgan_utils.config import TrainConfig
-from dcgan_utils.data import ImageData
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.data import ImageData
 
 
 def tiny_data(n: int = 256, channels: int = 1, size: int = 28) -> ImageData:
@@ -45,6 +44,8 @@ def image_folder(root: Path, sizes=((32, 32),), modes=("RGB",), classes=("a", "b
 
 def small_notebook(path: Path, code: str, kernel: str = "python3") -> Path:
     """Write a notebook with a `parameters` cell (SMOKE) and one code cell; the kernelspec names `kernel`."""
+    import nbformat  # here, not at the top: the GPU check's machine runs the CUDA tests without it
+
     cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
              nbformat.v4.new_code_cell(code)]
     metadata = {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import _need
-from dcgan_utils.course import NOTEBOOKS
+from dcgan_utils.course.build import NOTEBOOKS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

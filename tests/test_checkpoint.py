@@ -5,7 +5,10 @@ import os
 import pytest
 import torch
 
-from dcgan_utils.checkpoint import load_checkpoint, save_checkpoint
+from dcgan_utils.engine.checkpoint import (CheckpointError, load_checkpoint, release_payload, restore, rng_states,
+                                           save_checkpoint, set_rng_states, training_payload)
+from dcgan_utils.engine.run_state import build_state
+from helpers import tiny_config
 
 
 def test_round_trip_and_no_temporary_file_left(tmp_path):
@@ -27,3 +30,35 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["checkpoint.pt"]
+
+
+def test_rng_states_of_more_gpus_than_this_machine_has_restore_the_first_ones(monkeypatch):
+    """A checkpoint from an 8-GPU node resumed on one GPU (simulated: torch.cuda's calls are recorded)."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, index: restored.append((index, state)))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: pytest.fail("one state per saved GPU"))
+    states = {**rng_states(), "cuda": [torch.full((16,), i, dtype=torch.uint8) for i in range(8)]}
+    set_rng_states(states)
+    assert [(i, s[0].item()) for i, s in restored] == [(0, 0)]
+
+
+def test_a_checkpoint_loads_on_the_cpu_and_its_noise_generator_is_a_cpu_one(tmp_path):
+    """Every tensor of a payload comes back on the CPU, and the run's noise state is a CPU generator's, so
+    torch.Generator.set_state and torch.set_rng_state accept it whatever device resumes the run."""
+    state = build_state(tiny_config())
+    payload = load_checkpoint(save_checkpoint(training_payload(state), tmp_path / "checkpoint.pt"))
+    tensors = [v for v in payload.values() if isinstance(v, torch.Tensor)]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    assert state.noise.device.type == "cpu" and payload["noise"].numel() == torch.Generator().get_state().numel()
+
+
+def test_sampling_needs_no_optimiser_or_rng_state_and_resuming_a_release_is_refused(tmp_path):
+    state = build_state(tiny_config())
+    release = release_payload(training_payload(state))
+    fresh = build_state(tiny_config(seed=3))
+    restore(fresh, release, resume=False)
+    assert all(torch.equal(a, b) for a, b in zip(state.G.state_dict().values(), fresh.G.state_dict().values()))
+    with pytest.raises(CheckpointError, match="release checkpoint .* not resumed"):
+        restore(build_state(tiny_config()), release)

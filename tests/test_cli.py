@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_utils.checkpoint import load_checkpoint
+from dcgan_utils.engine.checkpoint import load_checkpoint
 from helpers import image_folder
 
 
@@ -84,6 +84,23 @@ def test_help_documents_every_field_and_both_commands(tmp_path):
         assert flag in text
     assert "Adam step size" in text
     assert "uint8" in cli("sample", "--help", cwd=tmp_path).stdout
+    flat = " ".join(text.split())  # argparse wraps lines
+    assert flat.count("(default: mnist)") == 1 and flat.count("(default: 128)") == 1  # each default said once
+
+
+def test_training_into_a_folder_that_holds_a_run_needs_resume_or_overwrite(trained):
+    out = trained / "runs" / "kept"
+    args = ["train", "--dataset", "folder", "--data-dir", trained / "images", "--image-size", 32, "--g-width", 4,
+            "--d-width", 4, "--batch-size", 4, "--max-steps", 2, "--device", "cpu", "--out", out]
+    assert cli(*args, cwd=trained).returncode == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    args[-5] = 1  # --max-steps 1: another run
+    refused = cli(*args, cwd=trained)
+    assert refused.returncode == 2 and "already holds a run" in refused.stderr and "--overwrite" in refused.stderr
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert "--resume continues" in cli(*args, "--resume", "--overwrite", cwd=trained).stderr
+    replaced = cli(*args, "--overwrite", cwd=trained)
+    assert replaced.returncode == 0 and load_checkpoint(out / "checkpoint.pt")["step"] == 1
 
 
 def test_a_conditional_run_writes_one_column_per_class_and_samples_every_class(trained):

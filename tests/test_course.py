@@ -5,7 +5,7 @@ import re
 
 import nbformat
 
-from dcgan_utils.course import SLIDES, NOTEBOOKS, course_notebooks, execute, summary, write_index, write_slides
+from dcgan_utils.course.build import SLIDES, NOTEBOOKS, course_notebooks, execute, summary, write_index, write_slides
 from helpers import small_notebook
 
 

@@ -8,14 +8,14 @@ from PIL import Image
 from torchvision import datasets
 from torchvision.transforms.functional import pil_to_tensor
 
-from dcgan_utils import data as data_module
-from dcgan_utils.data import DatasetNotFoundError, ImageData, data_root, load_dataset, to_model_range, to_uint8
+from dcgan_utils.engine import data as data_module
+from dcgan_utils.engine.data import DatasetNotFoundError, ImageData, data_root, load_dataset, to_model_range, to_uint8
 from helpers import image_folder
 
 
 def test_data_root_argument_then_environment_then_repo(monkeypatch, tmp_path):
     monkeypatch.delenv("DCGAN_DATA_DIR", raising=False)
-    assert data_root() == Path(data_module.__file__).resolve().parent.parent / "data"
+    assert data_root() == Path(data_module.__file__).resolve().parents[2] / "data"
     monkeypatch.setenv("DCGAN_DATA_DIR", str(tmp_path / "env"))
     assert data_root() == tmp_path / "env"
     assert data_root(tmp_path / "arg") == tmp_path / "arg"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan_utils import device as device_module
-from dcgan_utils.device import get_device, seed_everything
+from dcgan_utils.engine import device as device_module
+from dcgan_utils.engine.device import get_device, seed_everything
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan_utils.data import to_uint8
-from dcgan_utils.diagnostics import checkerboard_share, diversity, grid_meters
-from dcgan_utils.state import build_state
+from dcgan_utils.engine.data import to_uint8
+from dcgan_utils.evaluation.diagnostics import checkerboard_share, diversity, grid_meters
+from dcgan_utils.engine.run_state import build_state
 from helpers import tiny_config
 
 

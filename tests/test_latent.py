@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dcgan_utils.latent import coordinate_sweep, interpolation, latent_explorer, slerp
+from dcgan_utils.course.latent import coordinate_sweep, interpolation, latent_explorer, slerp
 
 
 def _angle(a, b):

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_utils.losses import KINDS, discriminator_loss, generator_loss
+from dcgan_utils.engine.config import LOSS_KINDS
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss
 
 torch.manual_seed(0)
 REAL = torch.randn(64) * 3  # moderate logits: the naive sigmoid formulas are accurate here
@@ -50,7 +51,7 @@ def test_other_kinds_match_their_formulas():
         torch.testing.assert_close(generator_loss(FAKE, kind), g_expected, msg=kind)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", LOSS_KINDS)
 def test_scalar_finite_values_and_gradients_at_extreme_logits(kind):
     real = EXTREME.clone().requires_grad_()
     fake = EXTREME.flip(0).clone().requires_grad_()

@@ -1,12 +1,13 @@
 """Metrics on real MNIST: the classifier, class coverage as a mode-collapse meter, the Frechet distance."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_utils.checkpoint import load_checkpoint
-from dcgan_utils.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range
-from dcgan_utils.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, image_classifier,
+from dcgan_utils.engine.checkpoint import load_checkpoint
+from dcgan_utils.engine.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range, to_uint8
+from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, image_classifier,
                                  inception_fid, mnist_classifier, nearest_neighbours)
 from helpers import tiny_data
 
@@ -109,19 +110,51 @@ def test_load_cifar10_falls_back_to_the_folder_copy(cifar_subset):
     assert len(test) < len(train) and "ImageFolder copy" in source
 
 
-def test_inception_scores_plumbing_with_a_stand_in_feature_network(monkeypatch):
-    import dcgan_utils.metrics as metrics
+@pytest.fixture(scope="module")
+def random_inception(tmp_path_factory):
+    """torch-fidelity's own Inception-v3, built with random weights (no download) and saved as a weights file."""
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
 
-    class Pool(torch.nn.Module):  # stands in for Inception: 2048 features that torchmetrics can compute FID/KID from
-        def forward(self, x):
-            x = x.float() / 255 if x.dtype == torch.uint8 else x
-            return torch.nn.functional.adaptive_avg_pool2d(x, 16).flatten(1)[:, :768].repeat(1, 3)[:, :2048]
+    with pytest.MonkeyPatch.context() as patch:  # skip the download and the loading of published weights
+        patch.setattr(fe, "load_state_dict_from_url", lambda *a, **k: None)
+        patch.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
+        torch.manual_seed(0)
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in net.modules():  # He initialisation: features that differ between images (PyTorch's default
+        if isinstance(module, torch.nn.Conv2d):  # init shrinks them to ~1e-8 through the 94 layers)
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(net.state_dict(), path)
+    return path
 
-    monkeypatch.setattr(metrics, "_inception", lambda path: Pool())
+
+def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_inception):
+    """The real extractor (which takes uint8 only; on the old code torchmetrics handed it floats and it raised),
+    checked against the Frechet distance computed directly from its features with scipy's matrix square root."""
+    import scipy.linalg
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    import dcgan_utils.evaluation.metrics as metrics
+
     g = torch.Generator().manual_seed(0)
-    real = torch.rand(300, 3, 32, 32, generator=g) * 2 - 1
-    same = torch.rand(300, 3, 32, 32, generator=g) * 2 - 1
-    dark = same * 0.2 - 0.7
-    near, far = metrics.inception_scores(real, same), metrics.inception_scores(real, dark)
-    assert far["fid"] > 3 * near["fid"]  # FID of 300 samples carries a sample-size bias; KID is unbiased:
-    assert far["kid"] > 10 * abs(near["kid"]) and far["kid_std"] >= 0
+    real = torch.rand(24, 3, 32, 32, generator=g) * 2 - 1
+    other = (torch.rand(24, 3, 32, 32, generator=g) * 2 - 1) * 0.2 - 0.7
+    sha = metrics._file_sha256(random_inception)
+    same = metrics.inception_scores(real, real, random_inception, weights_sha256=sha)
+    apart = metrics.inception_scores(real, other, random_inception, weights_sha256=sha)
+    net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], str(random_inception)).eval()
+    with torch.no_grad():
+        a, b = (net(to_uint8(x))[0].double().numpy() for x in (real, other))
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    direct = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
+    assert apart["fid"] == pytest.approx(direct, rel=0.02) and apart["fid"] > 0
+    assert abs(same["fid"]) < 1e-6 * apart["fid"]
+    assert apart["kid"] > 0 and abs(same["kid"]) < 1e-2 * apart["kid"] and apart["kid_std"] >= 0
+
+
+def test_an_inception_file_with_the_wrong_hash_is_refused_before_it_is_unpickled(random_inception, monkeypatch):
+    import dcgan_utils.evaluation.metrics as metrics
+
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("the file was unpickled"))
+    with pytest.raises(InceptionUnavailable, match="sha256 does not start with 6726825d.*was not loaded"):
+        metrics.inception_scores(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), random_inception)

@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan_utils.device import seed_everything
-from dcgan_utils.losses import discriminator_loss, generator_loss
-from dcgan_utils.models import SIZES, Discriminator, Generator, count_parameters, init_weights
+from dcgan_utils.engine.device import seed_everything
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.config import SIZES
+from dcgan_utils.engine.models import Discriminator, Generator, count_parameters, init_weights
 
 CASES = [(size, channels) for size in SIZES for channels in (1, 3)]
 

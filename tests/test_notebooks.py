@@ -14,7 +14,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from dcgan_utils.course import NOTEBOOKS, check_parameters, course_notebooks, execute
+from dcgan_utils.course.build import NOTEBOOKS, check_parameters, course_notebooks, execute
 from helpers import small_notebook
 
 ALL = course_notebooks()

@@ -7,12 +7,13 @@ import shutil
 import pytest
 import torch
 
-from dcgan_utils import training
-from dcgan_utils.config import TrainConfig
-from dcgan_utils.metrics import class_accuracy, class_coverage, mnist_classifier
-from dcgan_utils.pretrained import (FOLDER, PretrainedError, export_release, find_pretrained, load_release,
-                                    read_registry, sha256)
-from dcgan_utils.runs import load_or_train, run_dir
+from dcgan_utils.engine import training
+from dcgan_utils.engine.checkpoint import CheckpointError
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.run_state import generate
+from dcgan_utils.engine.runs import (PRETRAINED, PretrainedError, export_release, find_pretrained, load_or_train,
+                                     load_run, read_registry, run_dir, sha256)
+from dcgan_utils.evaluation.metrics import class_accuracy, class_coverage, mnist_classifier
 from helpers import tiny_config, tiny_data
 
 
@@ -29,12 +30,12 @@ def test_a_release_keeps_weights_curves_and_grids_in_less_space(released):
     path = folder / entry["file"]
     assert entry["sha256"] == sha256(path) and entry["step"] == state.step == 8
     assert path.stat().st_size < 0.7 * (run_dir(folder.parent / "runs", config) / "checkpoint.pt").stat().st_size
-    loaded = load_release(config, find_pretrained(config, folder))
+    loaded = load_run(config, find_pretrained(config, folder))
     for a, b in zip([*state.G.state_dict().values(), *state.D.state_dict().values()],
                     [*loaded.G.state_dict().values(), *loaded.D.state_dict().values()]):
         assert torch.equal(a, b)
     assert loaded.history == state.history and len(loaded.grids) == len(state.grids)
-    assert torch.equal(training.generate(loaded, loaded.fixed_noise), training.generate(state, state.fixed_noise))
+    assert torch.equal(generate(loaded, loaded.fixed_noise), generate(state, state.fixed_noise))
 
 
 def test_a_release_is_found_for_the_same_settings_on_any_device_only(released):
@@ -69,7 +70,7 @@ def test_a_damaged_release_is_refused_and_a_missing_one_is_trained(released, tmp
 def test_a_release_cannot_be_resumed_as_if_it_were_a_training_checkpoint(released, tmp_path):
     config, data, _, entry, folder = released
     shutil.copy(folder / entry["file"], tmp_path / "checkpoint.pt")
-    with pytest.raises(ValueError, match="release checkpoint .* not resumed"):
+    with pytest.raises(CheckpointError, match="release checkpoint .* not resumed"):
         training.train_gan(dataclasses.replace(config, epochs=2), data, tmp_path, resume=True, progress=False)
 
 
@@ -79,7 +80,7 @@ SHIPPED = read_registry()
 def test_the_course_ships_small_verified_releases_whose_keys_match_their_settings():
     assert len(SHIPPED) >= 2, "the MNIST and the conditional MNIST runs are shipped"
     for key, entry in SHIPPED.items():
-        path = FOLDER / entry["file"]
+        path = PRETRAINED / entry["file"]
         assert path.stat().st_size < 5e6 and sha256(path) == entry["sha256"], key
         assert TrainConfig.from_dict(entry["config"]).run_key() == key, f"{key}: settings changed, re-export it"
         assert entry["note"], "say how and where it was trained"
@@ -88,12 +89,12 @@ def test_the_course_ships_small_verified_releases_whose_keys_match_their_setting
 @pytest.mark.parametrize("key", sorted(SHIPPED))
 def test_the_shipped_generators_draw_recognisable_digits(key, mnist_root):
     config = TrainConfig.from_dict({**SHIPPED[key]["config"], "device": "cpu"})
-    state = load_release(config, find_pretrained(config))
+    state = load_run(config, find_pretrained(config))
     classifier = mnist_classifier(mnist_root)
     z = torch.randn(2000, config.latent_dim, generator=torch.Generator().manual_seed(5))
     if config.num_classes:
         requested = torch.arange(2000) % config.num_classes
-        assert class_accuracy(classifier, training.generate(state, z, requested), requested)["right"] > 0.9
+        assert class_accuracy(classifier, generate(state, z, requested), requested)["right"] > 0.9
     else:
-        coverage = class_coverage(classifier, training.generate(state, z))
+        coverage = class_coverage(classifier, generate(state, z))
         assert coverage["confident"] > 0.5 and coverage["min_class_share"] > 0.03

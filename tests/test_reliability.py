@@ -18,12 +18,14 @@ import pytest
 import torch
 from torchvision import datasets
 
-from dcgan_utils import training
-from dcgan_utils.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint, save_checkpoint
-from dcgan_utils.config import TrainConfig
-from dcgan_utils.data import DatasetNotFoundError, load_dataset
-from dcgan_utils.interrupt import TrainingInterrupted
-from dcgan_utils.training import OutOfMemoryError, build_state, checkpoint_payload, restore, train_gan
+from dcgan_utils.engine import training
+from dcgan_utils.engine.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint, save_checkpoint
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.data import DatasetNotFoundError, load_dataset
+from dcgan_utils.engine.interrupt import TrainingInterrupted
+from dcgan_utils.engine.checkpoint import restore, training_payload
+from dcgan_utils.engine.run_state import build_state
+from dcgan_utils.engine.training import OutOfMemoryError, train_gan
 from helpers import image_folder, tiny_config, tiny_data
 
 KILL = "runs killed or interrupted, and recovered"
@@ -41,7 +43,7 @@ def _mnist_files(tmp_path: Path) -> Path:
 
 def _checkpoint_of(tmp_path: Path, **changes) -> Path:
     state = build_state(tiny_config(**changes))
-    return save_checkpoint(checkpoint_payload(state), tmp_path / "checkpoint.pt")
+    return save_checkpoint(training_payload(state), tmp_path / "checkpoint.pt")
 
 
 def _restore_into(tmp_path: Path, saved: dict, target: dict):
@@ -61,7 +63,7 @@ class _Evil:
 
 def _evil_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "evil.pt"
-    torch.save({"format": "dcgan_utils.checkpoint/1", "x": _Evil(tmp_path / "pwned")}, path, pickle_module=pickle)
+    torch.save({"format": "dcgan_utils.engine.checkpoint/1", "x": _Evil(tmp_path / "pwned")}, path, pickle_module=pickle)
     return path
 
 
@@ -198,7 +200,7 @@ def test_cuda_out_of_memory_says_lower_the_batch_size_and_keeps_the_checkpoint(t
 
 SAVER = """
 import sys, torch
-from dcgan_utils.checkpoint import save_checkpoint
+from dcgan_utils.engine.checkpoint import save_checkpoint
 big = torch.zeros(16 * 2**20)  # 64 MB per write: long enough to be killed in the middle
 for version in range(1, 1000):
     save_checkpoint({"version": version, "big": big + version}, sys.argv[1])
@@ -312,8 +314,8 @@ def test_a_notebook_interrupt_saves_a_checkpoint(tmp_path, report):
 
     km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
     try:
-        code = ("import torch\nfrom dcgan_utils.config import TrainConfig\nfrom dcgan_utils.data import ImageData\n"
-                "from dcgan_utils.training import train_gan\n"
+        code = ("import torch\nfrom dcgan_utils.engine.config import TrainConfig\nfrom dcgan_utils.engine.data import ImageData\n"
+                "from dcgan_utils.engine.training import train_gan\n"
                 "data = ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8), torch.zeros(64).long(), ('x',))\n"
                 "train_gan(TrainConfig(g_width=8, d_width=8, batch_size=16, epochs=100000, checkpoint_every=5, "
                 "device='cpu'), data, 'run', progress=False)\n")

@@ -1,12 +1,15 @@
 """Load-if-present runs: the folder follows the settings; finished runs load, partial ones resume exactly."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from dcgan_utils import training
-from dcgan_utils.runs import load_or_train, run_dir
+from dcgan_utils.engine import training
+from dcgan_utils.engine.lock import RunLockedError
+from dcgan_utils.engine.runs import load_or_train, run_dir
 from helpers import tiny_config, tiny_data
 
 
@@ -47,3 +50,43 @@ def test_retrain_starts_again_and_other_configurations_are_untouched(tmp_path):
     before = (run_dir(tmp_path, b) / "checkpoint.pt").read_bytes()
     _, how = load_or_train(a, data, tmp_path, retrain=True, progress=False)
     assert how == "trained" and (run_dir(tmp_path, b) / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_finished_run_loads_from_a_read_only_folder_without_data_or_writes(tmp_path, monkeypatch):
+    config = tiny_config(epochs=1)
+    trained, _ = load_or_train(config, tiny_data(), tmp_path, progress=False)
+    folder = run_dir(tmp_path, config)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    folder.chmod(0o555)
+    try:
+        monkeypatch.setattr(training, "load_dataset", lambda *a, **k: pytest.fail("data loaded to load a finished run"))
+        state, how = load_or_train(config, None, tmp_path, progress=False)
+    finally:
+        folder.chmod(0o755)
+    assert how == "loaded" and state.step == trained.step and state.history == trained.history
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+
+
+def test_a_folder_that_holds_a_run_is_refused_unless_resume_or_overwrite(tmp_path):
+    training.train_gan(tiny_config(max_steps=6), tiny_data(), tmp_path, progress=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(training.RunExistsError, match="already holds a run.*resume=True.*overwrite=True"):
+        training.train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    replaced = training.train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, overwrite=True, progress=False)
+    assert replaced.step == 2 and not (tmp_path / ".lock").exists()
+
+
+def test_a_second_writer_is_refused_with_the_first_ones_process_id_and_a_stale_lock_is_taken_over(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(str(holder.pid))
+        with pytest.raises(RunLockedError, match=rf"being written by process {holder.pid}"):
+            training.train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+        assert not (tmp_path / "checkpoint.pt").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone (as after kill -9): its lock no longer blocks the run
+    state = training.train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+    assert state.step == 2 and not (tmp_path / ".lock").exists()

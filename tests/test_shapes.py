@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_utils.models import Discriminator, Generator
-from dcgan_utils.shapes import (conv_output_size, conv_transpose_output_size, predicted_size, shape_table,
+from dcgan_utils.engine.models import Discriminator, Generator
+from dcgan_utils.course.shapes import (conv_output_size, conv_transpose_output_size, predicted_size, shape_table,
                                 transposed_conv_by_hand)
 
 

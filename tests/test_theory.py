@@ -1,4 +1,4 @@
-"""dcgan_utils.theory against independent references: scipy's optimiser, scipy's JSD and normal density."""
+"""dcgan_utils.course.theory against independent references: scipy's optimiser, scipy's JSD and normal density."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from scipy import optimize, stats
 from scipy.spatial.distance import jensenshannon
 
-from dcgan_utils import theory
+from dcgan_utils.course import theory
 
 
 @pytest.mark.parametrize("a,b", [(0.3, 0.7), (2.0, 0.1), (1e-3, 5.0), (1.0, 1.0)])

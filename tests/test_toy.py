@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from dcgan_utils import toy
+from dcgan_utils.course import toy
 
 
 def test_ring_coverage_counts_modes_and_good_samples():

@@ -1,15 +1,18 @@
 """The training engine: config checks, precision choice, exact resume, non-finite losses, history and grids."""
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from dcgan_utils import training
-from dcgan_utils.checkpoint import load_checkpoint
-from dcgan_utils.config import TrainConfig
-from dcgan_utils.device import resolve_precision
-from dcgan_utils.training import NonFiniteLossError, train_gan
+from dcgan_utils.engine import training
+from dcgan_utils.engine.checkpoint import load_checkpoint
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.device import auto_precision, cpu_flags, resolve_precision
+from dcgan_utils.engine.run_state import generate
+from dcgan_utils.engine.training import NonFiniteLossError, train_gan
 from helpers import tiny_config, tiny_data
 
 
@@ -20,15 +23,37 @@ def test_config_defaults_are_the_papers():
     assert TrainConfig.from_dict(c.to_dict()) == c
 
 
-def test_precision_auto_and_fp16_rules(monkeypatch):
+def test_precision_auto_and_fp16_rules():
     cpu = torch.device("cpu")
     with pytest.raises(ValueError, match="fp16.*needs a CUDA GPU"):
         resolve_precision("fp16", cpu)
-    assert resolve_precision("fp32", cpu) == "fp32"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
-    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+
+
+# flag sets of the three kinds of CPU seen here (trimmed to what matters), and of CPUs elsewhere
+XEON_AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
+EPYC_AVX512_BF16 = frozenset({"avx2", "avx512f", "avx512_bf16"})
+EPYC_AVX2 = frozenset({"avx2", "fma"})
+SKYLAKE_AVX512 = frozenset({"avx2", "avx512f", "avx512bw"})  # AVX-512 without bf16: oneDNN emulates bf16
+APPLE_M = frozenset({"fp", "asimd", "bf16"})  # an ARM laptop's /proc/cpuinfo "Features"
+
+
+@pytest.mark.parametrize("flags, expected", [(XEON_AMX, "bf16"), (EPYC_AVX512_BF16, "bf16"), (EPYC_AVX2, "fp32"),
+                                             (SKYLAKE_AVX512, "fp32"), (APPLE_M, "fp32"), (frozenset(), "fp32")])
+def test_auto_precision_on_a_cpu_is_bf16_only_where_the_cpu_computes_it_natively(flags, expected):
+    assert auto_precision("cpu", flags=flags) == expected
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"),
+                                                  ((8, 6), "bf16"), ((9, 0), "bf16"), ((12, 0), "bf16")])
+def test_auto_precision_on_cuda_is_bf16_from_ampere_on_and_fp16_before(capability, expected):
+    assert auto_precision("cuda", capability) == expected  # V100 7.0, T4 7.5: bf16 only emulated there
+
+
+def test_auto_precision_on_mps_and_the_machines_own_flags():
+    assert auto_precision("mps") == "fp32"
+    expected = "bf16" if {"avx512_bf16", "amx_bf16"} & cpu_flags() else "fp32"
+    assert resolve_precision("auto", torch.device("cpu")) == expected
 
 
 def _everything(state):
@@ -103,10 +128,39 @@ def test_data_of_the_wrong_shape_is_refused():
         train_gan(tiny_config(max_steps=1), tiny_data(size=32), progress=False)
 
 
-def test_config_is_a_plain_dataclass_with_a_comment_per_field():
-    from dcgan_utils.config import field_help
+def test_every_config_field_carries_its_help_text():
+    assert all(len(f.metadata["help"]) > 10 for f in dataclasses.fields(TrainConfig))
 
-    assert set(field_help()) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+def test_the_config_is_a_leaf_that_needs_no_torch():
+    code = "import sys, dcgan_utils.engine.config as c; c.TrainConfig(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_field_added_later_at_its_default_keeps_every_run_key(monkeypatch):
+    before = [TrainConfig().run_key(), TrainConfig(num_classes=10, epochs=10).run_key()]
+
+    @dataclasses.dataclass
+    class Later(TrainConfig):
+        new_knob: float = 0.5  # a setting a later issue adds
+
+    assert [Later().run_key(), Later(num_classes=10, epochs=10).run_key()] == before
+    assert Later(new_knob=0.25).run_key() != before[0]
+
+
+def test_a_time_budget_counts_the_runs_own_training_time_across_sessions(tmp_path, monkeypatch):
+    clock = {"t": 0.0}
+
+    def tick():
+        clock["t"] += 1.0  # every reading of the clock: one second later
+        return clock["t"]
+
+    monkeypatch.setattr(training.time, "perf_counter", tick)
+    config = tiny_config(epochs=0, max_steps=1000, max_minutes=0.5)  # 30 s of training
+    first = train_gan(config, tiny_data(), tmp_path, progress=False)
+    assert first.finished and 30 <= first.train_seconds < 33 and 0 < first.step < 1000
+    again = train_gan(config, tiny_data(), tmp_path, resume=True, progress=False)  # the budget is spent already
+    assert again.step == first.step and load_checkpoint(tmp_path / "checkpoint.pt")["train_seconds"] >= 30
 
 
 def test_callback_runs_once_per_epoch_with_the_history_so_far():
@@ -134,9 +188,9 @@ def test_a_conditional_run_trains_on_the_data_labels_and_resumes_bit_for_bit(tmp
 def test_generate_draws_the_requested_classes_and_cycles_them_by_default():
     state = train_gan(tiny_config(num_classes=10, max_steps=2), tiny_data(), progress=False)
     z = torch.randn(12, 16)
-    cycled = training.generate(state, z)
-    assert torch.equal(cycled, training.generate(state, z, torch.arange(12) % 10))
-    assert not torch.equal(cycled, training.generate(state, z, torch.zeros(12, dtype=torch.long)))
+    cycled = generate(state, z)
+    assert torch.equal(cycled, generate(state, z, torch.arange(12) % 10))
+    assert not torch.equal(cycled, generate(state, z, torch.zeros(12, dtype=torch.long)))
 
 
 def test_a_conditional_config_needs_data_with_that_many_classes():
@@ -150,3 +204,15 @@ def test_a_checkpoint_of_an_unconditional_run_is_refused_by_a_conditional_config
     train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"num_classes \(checkpoint 0, config 10\)"):
         train_gan(tiny_config(max_steps=4, num_classes=10), tiny_data(), tmp_path, resume=True, progress=False)
+
+
+def test_k_discriminator_steps_per_generator_step_each_take_their_own_batch(monkeypatch):
+    seen = []
+    real_d_step = training.d_step
+    monkeypatch.setattr(training, "d_step", lambda s, real, labels=None: seen.append(real.clone()) or real_d_step(s, real, labels))
+    state = train_gan(tiny_config(d_steps=3, max_steps=2, epochs=0), tiny_data(), progress=False)
+    assert state.step == 2 and len(seen) == 6 and all(len(b) == 32 for b in seen)
+    assert len({tuple(b.flatten()[:50].tolist()) for b in seen}) == 6  # six different batches
+    d_updates = next(iter(state.opt_d.state.values()))["step"].item()
+    g_updates = next(iter(state.opt_g.state.values()))["step"].item()
+    assert (d_updates, g_updates) == (6, 2)

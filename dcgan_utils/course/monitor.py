@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from dcgan_utils.state import STATS, GANState
+from dcgan_utils.engine.run_state import STATS, GANState
 
 
 def smooth(values: list[float], window: int) -> torch.Tensor:

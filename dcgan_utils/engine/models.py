@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SIZES = (28, 32, 64)  # image sides the models support
+from dcgan_utils.engine.config import SIZES
+
 CHANNELS = (1, 3)  # grayscale or RGB
 
 

@@ -1,6 +1,6 @@
 """Toy GANs that train in seconds on a CPU: a 1-D mixture, the 2-D ring of 8 Gaussians, and the game f(x, y) = xy.
 
-The toy trainer uses the same loss functions as the DCGAN trainer (dcgan_utils.losses), so a loss kind compared
+The toy trainer uses the same loss functions as the DCGAN trainer (dcgan_utils.engine.losses), so a loss kind compared
 here is the one the image notebooks train with.
 """
 
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from dcgan_utils.losses import KINDS, discriminator_loss, generator_loss
-from dcgan_utils.theory import Mixture1D
+from dcgan_utils.engine.config import LOSS_KINDS
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.course.theory import Mixture1D
 
 PROBLEMS = ("1d", "ring")
 ONE_D = Mixture1D(means=(-2.0, 2.0), stds=(0.4, 0.4))  # the 1-D data density: two well separated bumps
@@ -73,7 +74,7 @@ class ToyConfig:
     """Every knob of a toy run."""
 
     problem: str = "ring"  # "1d" (two bumps on a line) or "ring" (8 Gaussians on a circle)
-    loss: str = "non_saturating"  # a kind from dcgan_utils.losses.KINDS
+    loss: str = "non_saturating"  # a kind from dcgan_utils.engine.config.LOSS_KINDS
     steps: int = 2000  # rounds of training (each: d_steps D updates, then g_steps G updates)
     d_steps: int = 1  # discriminator updates per round
     g_steps: int = 1  # generator updates per round (more than 1 lets G chase a fixed D: collapse)
@@ -91,8 +92,8 @@ class ToyConfig:
     def __post_init__(self) -> None:
         if self.problem not in PROBLEMS:
             raise ValueError(f"problem must be one of {PROBLEMS}, got {self.problem!r}")
-        if self.loss not in KINDS:
-            raise ValueError(f"loss must be one of {KINDS}, got {self.loss!r}")
+        if self.loss not in LOSS_KINDS:
+            raise ValueError(f"loss must be one of {LOSS_KINDS}, got {self.loss!r}")
         for name in ("steps", "d_steps", "g_steps", "batch_size", "hidden", "latent_dim", "snapshots", "num_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

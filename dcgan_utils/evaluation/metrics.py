@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,9 +12,9 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from dcgan_utils.checkpoint import load_checkpoint, save_checkpoint
-from dcgan_utils.data import ImageData, data_root, load_dataset, to_model_range
-from dcgan_utils.device import seed_everything
+from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint
+from dcgan_utils.engine.data import ImageData, data_root, load_dataset, to_model_range, to_uint8
+from dcgan_utils.engine.device import seed_everything
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the classifier gives its class >= 0.9
 
@@ -180,37 +181,61 @@ class InceptionUnavailable(RuntimeError):
     """Inception-v3 weights for FID could be neither loaded from a path nor downloaded."""
 
 
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's release of the FID network
+INCEPTION_SHA256 = "6726825d"  # published as the file name's suffix: the first 8 hex digits of its sha256
+
+
 def _inception(path: str | None) -> nn.Module:
-    """torchmetrics' Inception-v3 (2048 pool features) from a weights file, or downloaded by torch-fidelity."""
+    """torch-fidelity's Inception-v3 (2048 pool features, via torchmetrics) from a weights file, or downloaded."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path)
 
 
-def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str | os.PathLike | None = None) -> dict:
+def _file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str | os.PathLike | None = None,
+                     weights_sha256: str = INCEPTION_SHA256) -> dict:
     """FID and KID (mean and std over subsets) with Inception-v3, for RGB images in [-1, 1].
 
     The weights come from weights_path, else $DCGAN_INCEPTION_WEIGHTS, else torch-fidelity's download; when none
-    works, InceptionUnavailable says what to do.
+    works, InceptionUnavailable says what to do. torch-fidelity unpickles a weights file with weights_only=False
+    (a pickle can run code), so a file is first checked against weights_sha256 (the published hash, or its prefix)
+    and refused, unread, when it does not match. FID is biased at small sample sizes (below the 2,048 feature
+    dimensions its covariance is not even full rank): compare FIDs only at equal sizes, never with papers' 50,000-
+    sample numbers; KID is unbiased at any size.
     """
     path = weights_path or os.environ.get("DCGAN_INCEPTION_WEIGHTS")
     if path is not None and not Path(path).is_file():
-        raise InceptionUnavailable(f"no Inception weights at {path}: give the path of torch-fidelity's "
-                                   f"weights-inception-2015-12-05-6726825d.pth")
+        raise InceptionUnavailable(f"no Inception weights at {path}: give the path of torch-fidelity's {INCEPTION_FILE}")
+    if path is not None and not _file_sha256(path).startswith(weights_sha256.lower()):
+        raise InceptionUnavailable(
+            f"{path} is not the expected Inception weights file (its sha256 does not start with {weights_sha256}); "
+            f"it was not loaded, because loading it would unpickle arbitrary code. Download {INCEPTION_FILE} from "
+            f"torch-fidelity's releases again"
+        )
     try:
         inception = _inception(str(path) if path else None)
     except Exception as err:  # torch-fidelity downloads the weights here; offline this fails
         raise InceptionUnavailable(
             f"Inception-v3 weights for FID could not be downloaded ({type(err).__name__}: {err}). Download "
-            f"weights-inception-2015-12-05-6726825d.pth from the torch-fidelity releases on a machine with a network "
+            f"{INCEPTION_FILE} from the torch-fidelity releases on a machine with a network "
             f"and pass weights_path= (or set DCGAN_INCEPTION_WEIGHTS)."
         ) from err
     subset = min(1000, len(real), len(fake))
-    fid = FrechetInceptionDistance(feature=inception, normalize=True).to(real.device)
-    kid = KernelInceptionDistance(feature=inception, normalize=True, subset_size=subset).to(real.device)
+    # normalize=False: the images go in as uint8, what torch-fidelity's extractor takes (torchmetrics converts
+    # floats only for its own built-in network, not for a module handed to it)
+    fid = FrechetInceptionDistance(feature=inception, normalize=False).to(real.device)
+    kid = KernelInceptionDistance(feature=inception, normalize=False, subset_size=subset).to(real.device)
     for images, is_real in ((real, True), (fake, False)):
         for batch in images.split(200):
-            batch = ((batch.float() + 1) / 2).clamp(0, 1)  # torchmetrics' normalize=True reads [0, 1]
+            batch = to_uint8(batch)
             fid.update(batch, real=is_real)
             kid.update(batch, real=is_real)
     kid_mean, kid_std = kid.compute()

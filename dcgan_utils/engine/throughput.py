@@ -12,26 +12,25 @@ from dataclasses import replace
 
 import torch
 
-from dcgan_utils.config import TrainConfig
-from dcgan_utils.data import ImageData
-from dcgan_utils.state import GANState, build_state
-from dcgan_utils.training import d_step, g_step
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.data import ImageData
+from dcgan_utils.engine.run_state import STATS, GANState, build_state
+from dcgan_utils.engine.training import train_step
 
 
 def run_steps(state: GANState, data: ImageData, steps: int) -> int:
-    """`steps` training steps on the data's batches, the same path train_gan runs per batch; returns images seen."""
-    cfg = state.config
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    """`steps` generator steps with train_gan's own train_step on the data's batches; returns images consumed."""
+    per_step = state.config.batch_size * state.config.d_steps
     done, pending = 0, []
     while done < steps:
-        for real, labels in data.batches(cfg.batch_size):
-            fake, d_stats = d_step(state, real.contiguous(memory_format=fmt), labels)
-            pending.append(torch.stack([d_stats[0], *g_step(state, fake, labels)]))
+        for real, labels in data.batches(per_step):
+            stats = train_step(state, real, labels)
+            pending.append(torch.stack([stats[k] for k in STATS]))
             done += 1
             if done == steps:
                 break
     torch.stack(pending).cpu()  # the statistics transfer train_gan does
-    return done * cfg.batch_size
+    return done * per_step
 
 
 def images_per_second(config: TrainConfig, data: ImageData, steps: int = 20, warmup: int = 3) -> dict:

@@ -8,8 +8,8 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import torch
 
-from dcgan_utils.losses import BCE_KINDS, KINDS
-from dcgan_utils.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage, train_toy
+from dcgan_utils.engine.config import BCE_KINDS, LOSS_KINDS
+from dcgan_utils.course.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage, train_toy
 
 
 def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
@@ -87,7 +87,7 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
     import ipywidgets as widgets  # imported here: the rest of the package works without a front end
 
     controls = {
-        "loss": widgets.Dropdown(options=KINDS, value=config.loss, description="loss"),
+        "loss": widgets.Dropdown(options=LOSS_KINDS, value=config.loss, description="loss"),
         "lr_g": widgets.FloatLogSlider(value=config.lr_g, base=10, min=-5, max=-1, description="lr G",
                                        continuous_update=False, readout_format=".0e"),
         "lr_d": widgets.FloatLogSlider(value=config.lr_d, base=10, min=-5, max=-1, description="lr D",

@@ -19,14 +19,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-KINDS = ("minimax", "non_saturating", "least_squares", "hinge", "wasserstein")
-BCE_KINDS = ("minimax", "non_saturating")  # kinds whose D reads its output as a probability
+from dcgan_utils.engine.config import BCE_KINDS, LOSS_KINDS
 
 
 def _check_kind(kind: str) -> None:
     """Raise a clear error for an unknown loss kind."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown loss kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if kind not in LOSS_KINDS:
+        raise ValueError(f"unknown loss kind {kind!r}: choose one of {', '.join(LOSS_KINDS)}")
 
 
 def bce_with_logits(logits: torch.Tensor, target: float) -> torch.Tensor:

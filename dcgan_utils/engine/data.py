@@ -22,11 +22,9 @@ from torchvision import datasets
 from torchvision.datasets.utils import check_integrity
 from torchvision.transforms.v2 import functional as TF
 
-from dcgan_utils.models import SIZES
+from dcgan_utils.engine.config import DATASETS, NATIVE, SIZES
 
-DATASETS = ("mnist", "cifar10", "folder")
-NATIVE = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels and side of the torchvision data sets
-REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 class DatasetNotFoundError(FileNotFoundError):

@@ -51,17 +51,46 @@ def device_name(device: torch.device) -> str:
     return str(device)
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs that compute bf16 natively
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them in /proc/cpuinfo; empty elsewhere (macOS, Windows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def auto_precision(device_type: str, cuda_capability: tuple[int, int] | None = None,
+                   flags: frozenset[str] = frozenset()) -> str:
+    """The precision "auto" picks: what the hardware computes natively, never an emulation.
+
+    CUDA: bf16 from compute capability 8.0 on (Ampere and newer have bf16 tensor cores), else fp16 with a
+    GradScaler (T4, V100: torch.cuda.is_bf16_supported() is also true there, through slow emulation).
+    CPU: bf16 only with the avx512_bf16 or AMX flags (oneDNN also runs bf16 on plain AVX-512 and AVX2 CPUs,
+    several times slower than fp32 there), else fp32. Any other device: fp32.
+    """
+    if device_type == "cuda":
+        return "bf16" if cuda_capability is not None and cuda_capability >= (8, 0) else "fp16"
+    if device_type == "cpu" and any(flag in flags for flag in BF16_CPU_FLAGS):
+        return "bf16"
+    return "fp32"
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn "auto" into the fastest stable choice for the device; refuse fp16 off CUDA."""
+    """Turn "auto" into the native choice for this device (auto_precision); refuse fp16 off CUDA."""
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(f"precision 'fp16' needs a CUDA GPU (device is {device}); use 'bf16' or 'fp32'")
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return "bf16"  # AVX512-BF16 / AMX: about 2x fp32 for these convolutions
-    return "fp32"
+        return auto_precision("cuda", torch.cuda.get_device_capability(device))
+    return auto_precision(device.type, flags=cpu_flags() if device.type == "cpu" else frozenset())
 
 
 def seed_everything(seed: int) -> None:

@@ -1,9 +1,9 @@
 """Execute the course notebooks headlessly with papermill (kernel python3), render them to HTML with an index page,
 and render the lecture notebooks as reveal.js slides.
 
-    python -m dcgan_utils.course --out build          # full size: build/*.ipynb, build/html/ (index.html first)
-    python -m dcgan_utils.course --out build --smoke  # the smoke run CI uses
-    python -m dcgan_utils.course --slides --out build # build/slides/: 01-03 as slides, from the committed outputs
+    python -m dcgan_utils.course.build --out build          # full size: build/*.ipynb, build/html/ (index.html first)
+    python -m dcgan_utils.course.build --out build --smoke  # the smoke run CI uses
+    python -m dcgan_utils.course.build --slides --out build # build/slides/: 01-03 as slides, from the committed outputs
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import papermill as pm
 from nbconvert import HTMLExporter, SlidesExporter
 from nbconvert.filters import markdown2html
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KERNEL = "python3"  # never the kernel name stored in a notebook's metadata, which is machine-specific
 SLIDES = ("01_gan_theory", "02_loss_equations", "03_dcgan_architecture")  # the lecture notebooks
 SMOKE_CELL_TIMEOUT = 600  # seconds a cell of a smoke run may take: a stuck kernel fails in minutes, not at CI's limit
@@ -109,7 +109,7 @@ def write_slides(notebooks: list[Path], slides_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: execute every notebook into --out, with HTML and an index beside; or write the slides."""
-    parser = argparse.ArgumentParser(prog="python -m dcgan_utils.course", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dcgan_utils.course.build", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
     parser.add_argument("--smoke", action="store_true", help="run every notebook at its smoke size")
     parser.add_argument("--slides", action="store_true", help=f"only write slides of {', '.join(SLIDES)}")

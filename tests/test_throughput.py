@@ -4,16 +4,17 @@ import dataclasses
 
 import torch
 
-from dcgan_utils import speed, training
-from dcgan_utils.speed import images_per_second, run_steps, switch_table
+from dcgan_utils.engine import throughput, training
+from dcgan_utils.engine.run_state import build_state
+from dcgan_utils.engine.throughput import images_per_second, run_steps, switch_table
 from helpers import tiny_config, tiny_data
 
 
 def test_run_steps_takes_the_trainers_steps_and_counts_images(monkeypatch):
-    state = training.build_state(tiny_config())
+    state = build_state(tiny_config())
     calls = []
     real_d_step = training.d_step
-    monkeypatch.setattr(speed, "d_step", lambda s, real, labels=None: calls.append(real.shape) or real_d_step(s, real, labels))
+    monkeypatch.setattr(training, "d_step", lambda s, real, labels=None: calls.append(real.shape) or real_d_step(s, real, labels))
     assert run_steps(state, tiny_data(n=64), 5) == 5 * 32  # crosses the end of the data (2 batches) twice
     assert calls == [torch.Size([32, 1, 28, 28])] * 5
     assert state.opt_d.state and state.opt_g.state  # both networks were updated
@@ -27,7 +28,7 @@ def test_switch_table_measures_each_switch_alone_against_the_baseline(monkeypatc
         return {"images_per_s": 100.0 * (2 if config.channels_last else 1) * (3 if config.precision == "bf16" else 1),
                 "precision": config.precision, "peak_gib": None}
 
-    monkeypatch.setattr(speed, "images_per_second", fake_rate)
+    monkeypatch.setattr(throughput, "images_per_second", fake_rate)
     base = tiny_config(precision="fp32", channels_last=False)
     rows = switch_table(base, tiny_data(), {"cl": {"channels_last": True}, "bf16": {"precision": "bf16"}})
     assert seen == [("fp32", False), ("fp32", True), ("bf16", False)]
@@ -44,11 +45,11 @@ def test_compiled_models_compute_the_same_steps_as_eager_ones():
     data = tiny_data(n=64)
     runs = {}
     for compiled in (False, True):
-        state = training.build_state(tiny_config(precision="fp32", channels_last=False, ema=0.0, compile=compiled))
+        state = build_state(tiny_config(precision="fp32", channels_last=False, ema=0.0, compile=compiled))
         run_steps(state, data, 3)
         runs[compiled] = state
     assert runs[True].g_run is not runs[True].G  # the steps ran through the compiled module
-    fresh = training.build_state(tiny_config(precision="fp32", channels_last=False, ema=0.0))
+    fresh = build_state(tiny_config(precision="fp32", channels_last=False, ema=0.0))
     moved = max((a - b).abs().max().item() for a, b in zip(fresh.G.parameters(), runs[True].G.parameters()))
     assert moved > 3e-4  # three Adam steps of 2e-4: the comparison below is not between untouched weights
     for eager, compiled in zip(runs[False].G.parameters(), runs[True].G.parameters()):

@@ -12,8 +12,8 @@ from typing import Callable
 
 import torch
 
-from dcgan_utils import theory
-from dcgan_utils.losses import bce_with_logits, discriminator_loss, generator_loss
+from dcgan_utils.course import theory
+from dcgan_utils.engine.losses import bce_with_logits, discriminator_loss, generator_loss
 
 ATOL = RTOL = 1e-6
 EXTREME_LOGITS = (-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0)  # where a naive log(sigmoid(l)) breaks
@@ -190,7 +190,7 @@ def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool
 
 def check_generator_block(fn: Callable, strict: bool = False) -> bool:
     """fn(c_in, c_out) -> a DCGAN generator block: doubles the side, c_in -> c_out channels, BatchNorm, ReLU."""
-    from dcgan_utils.models import count_parameters
+    from dcgan_utils.engine.models import count_parameters
 
     def describe(c_in, c_out):
         block = fn(c_in, c_out)
@@ -222,7 +222,7 @@ def check_parameter_count(fn: Callable, strict: bool = False) -> bool:
 
 def check_to_model_range(fn: Callable, strict: bool = False) -> bool:
     """fn(uint8 images) -> float images in [-1, 1]: 0 -> -1, 255 -> 1, linear between."""
-    from dcgan_utils.data import to_model_range
+    from dcgan_utils.engine.data import to_model_range
 
     every = torch.arange(256, dtype=torch.uint8)
     batch = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(11))
@@ -231,7 +231,7 @@ def check_to_model_range(fn: Callable, strict: bool = False) -> bool:
 
 def check_slerp(fn: Callable, strict: bool = False) -> bool:
     """fn(z0, z1, t) -> spherical interpolation between noise vectors (..., d) at fraction t."""
-    from dcgan_utils.latent import slerp
+    from dcgan_utils.course.latent import slerp
 
     z0, z1 = _random((100,), 12), _random((100,), 13)
     rows0, rows1 = _random((5, 100), 14), _random((5, 100), 15)

@@ -6,8 +6,8 @@ import torch
 import numpy as np
 from PIL import Image, ImageSequence
 
-from dcgan_utils.live import LiveView, grid_image, save_gif, smooth, training_figure
-from dcgan_utils.training import train_gan
+from dcgan_utils.course.monitor import LiveView, grid_image, save_gif, smooth, training_figure
+from dcgan_utils.engine.training import train_gan
 from helpers import tiny_config, tiny_data
 
 

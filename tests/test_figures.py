@@ -7,7 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from dcgan_utils import plotting, toy  # noqa: E402
+from dcgan_utils.course import figures, toy  # noqa: E402
 
 
 def _controls(box):
@@ -17,7 +17,7 @@ def _controls(box):
 def test_plot_toy_draws_one_panel_per_snapshot_for_both_problems():
     for problem in toy.PROBLEMS:
         result = toy.train_toy(toy.ToyConfig(problem=problem, steps=30, snapshots=3))
-        fig = plotting.plot_toy(result)
+        fig = figures.plot_toy(result)
         panels = [ax for ax in fig.axes if ax.get_title()]
         assert [ax.get_title().split(",")[0] for ax in panels] == ["step 10", "step 20", "step 30"]
         matplotlib.pyplot.close(fig)
@@ -26,7 +26,7 @@ def test_plot_toy_draws_one_panel_per_snapshot_for_both_problems():
 def test_explorer_shows_the_given_result_then_retrains_when_a_slider_moves():
     config = toy.ToyConfig(steps=20, snapshots=1)
     initial = toy.train_toy(config)
-    box = plotting.toy_explorer(config, initial=initial)
+    box = figures.toy_explorer(config, initial=initial)
     status = next(w for w in box.children if isinstance(w, widgets.Label))
     assert status.value == f"score: {initial.score()}"
     sliders = [w for w in _controls(box) if isinstance(w, (widgets.IntSlider, widgets.FloatLogSlider))]

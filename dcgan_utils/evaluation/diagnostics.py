@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from dcgan_utils.data import to_model_range
-from dcgan_utils.state import GANState
+from dcgan_utils.engine.data import to_model_range
+from dcgan_utils.engine.run_state import GANState
 
 
 def diversity(images: torch.Tensor) -> float:

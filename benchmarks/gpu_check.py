@@ -1,0 +1,96 @@
+"""The GPU check: on a machine with a CUDA GPU, validate every CUDA path in one go and write one report.
+
+    make gpu-prepare   # on the CPU machine first: data and the missing pure-Python packages into .gpu-kit/
+    make gpu-check     # on the GPU machine: python3 benchmarks/gpu_check.py (its own python3, nothing installed)
+
+Runs, each under its own time limit so the whole check ends inside 8 minutes: the CUDA tests (tests/test_cuda.py:
+fp16 with its scalers, bf16, channels_last, compile, resume and release loading on CUDA, sampling across devices,
+one-GPU DDP with NCCL), `benchmarks/throughput.py --device cuda` against the examples/dcgan loop, and notebooks 04
+and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes build/gpu-report.md with
+the device, driver, versions and every number, and exits non-zero when CUDA is not in use or a step failed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KIT = ROOT / ".gpu-kit"  # made by `make gpu-prepare`: data/ and site/ (packages the GPU machine lacks)
+STEPS = [  # (name, command, time limit in seconds)
+    ("CUDA tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 200),
+    ("throughput vs examples/dcgan", [sys.executable, "benchmarks/throughput.py", "--device", "cuda", "--steps", "200",
+                                      "--rounds", "3"], 120),
+    *[(f"notebook {name[:2]} (full size)", [sys.executable, "-m", "papermill", "-k", "python3", "--cwd", "notebooks",
+                                             f"notebooks/{name}.ipynb", f"build/gpu/{name}.ipynb"], 150)
+      for name in ("04_train_mnist", "05_train_cifar10")],
+]
+
+
+def environment() -> dict[str, str]:
+    """The checkout and the kit's packages on the path, the kit's data as the data root, RETRAIN for the notebooks."""
+    env = dict(os.environ)
+    paths = [str(ROOT), str(KIT / "site"), str(ROOT / "tests")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*paths, env.get("PYTHONPATH")]))
+    env.setdefault("DCGAN_DATA_DIR", str(KIT / "data"))
+    env["DCGAN_RETRAIN"] = "1"  # notebooks 04 and 05 train on the GPU instead of loading the CPU releases
+    return env
+
+
+def header() -> list[str]:
+    """Device, driver and versions, or an exit when CUDA is not there."""
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check: PyTorch sees no CUDA GPU here: this check validates the CUDA paths, run it on a GPU machine")
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                         capture_output=True, text=True)
+    return [f"- GPU: {torch.cuda.get_device_name()} (compute capability {torch.cuda.get_device_capability()})",
+            f"- nvidia-smi: {smi.stdout.strip() or smi.stderr.strip()}",
+            f"- PyTorch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+            f"Python {platform.python_version()}"]
+
+
+def unpack() -> None:
+    """Unpack what `make gpu-prepare` packed (the packages, the CIFAR-10 subset), once."""
+    import tarfile
+
+    for archive, target in ((KIT / "site.tar.xz", KIT / "site"), (KIT / "cifar10-subset.tar", KIT / "data")):
+        marker = target / f".unpacked-{archive.name}"
+        if archive.is_file() and not marker.exists():
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+            marker.touch()
+
+
+def main() -> None:
+    lines = ["# GPU check report", "", *header(), ""]
+    unpack()
+    failed = []
+    env = environment()
+    for name, command, limit in STEPS:
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=limit)
+            status, output = ("ok" if done.returncode == 0 else f"exit {done.returncode}"), done.stdout + done.stderr
+        except subprocess.TimeoutExpired as err:
+            status, output = f"stopped at its {limit} s limit", (err.stdout or b"").decode(errors="replace")
+        if status != "ok":
+            failed.append(name)
+        lines += [f"## {name}: {status} ({time.perf_counter() - start:.0f} s)", "", "```",
+                  *output.strip().splitlines()[-40:], "```", ""]
+        print(f"{name}: {status}", flush=True)
+    report = ROOT / "build" / "gpu-report.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("\n".join(lines))
+    print(f"wrote {report}")
+    if failed:
+        sys.exit(f"gpu_check: failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""TrainConfig: every knob of a training run, checked at construction; the vocabularies the engine accepts.
+
+A leaf module: it imports nothing else of the package (building a TrainConfig needs no torch or torchvision), and
+models, data and losses take their accepted values (SIZES, DATASETS, LOSS_KINDS) from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+SIZES = (28, 32, 64)  # image sides the models support
+DATASETS = ("mnist", "cifar10", "folder")
+NATIVE = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels and side of the torchvision data sets
+LOSS_KINDS = ("minimax", "non_saturating", "least_squares", "hinge", "wasserstein")
+BCE_KINDS = ("minimax", "non_saturating")  # kinds whose D reads its output as a probability
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# the fields a checkpoint fixes: resuming with other values is refused
+ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes")
+WHERE = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns (left out of run_key)
+
+
+def knob(default, help: str):
+    """A field with its help text (the CLI's --help reads it from the field's metadata)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one GAN training run; invalid values raise ValueError naming the field."""
+
+    dataset: str = knob("mnist", 'data source: "mnist", "cifar10" or "folder"')
+    data_dir: str | None = knob(None, 'data root (for "folder": the ImageFolder tree); None: $DCGAN_DATA_DIR or data/')
+    image_size: int = knob(28, "image side the models are built for: 28, 32 or 64")
+    channels: int = knob(0, "image channels; 0 means the dataset's own (MNIST 1, otherwise 3)")
+    latent_dim: int = knob(100, "length of the noise vector z (Radford et al.: 100)")
+    g_width: int = knob(32, "generator feature maps in its last hidden layer (PyTorch's examples: 64; 32 is half "
+                            "the compute on a CPU)")
+    d_width: int = knob(32, "discriminator feature maps in its first layer (PyTorch's examples: 64; 32 as for G)")
+    num_classes: int = knob(0, "0: unconditional; n > 0: G and D also see the class label (conditional DCGAN)")
+    loss: str = knob("non_saturating", "minimax, non_saturating, least_squares, hinge or wasserstein")
+    real_label: float = knob(1.0, "target for real images in D's BCE; 0.9 is one-sided label smoothing")
+    batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
+    d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
+    lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
+    d_lr: float = knob(2e-4, "Adam step size of the discriminator (Radford et al.: same as G)")
+    beta1: float = knob(0.5, "Adam momentum; Radford et al. lower it from 0.9 to 0.5 for stability")
+    beta2: float = knob(0.999, "Adam second-moment decay (PyTorch's default, kept by its DCGAN example)")
+    ema: float = knob(0.0, "decay of a moving average of G's weights used for samples; 0 turns it off")
+    epochs: int = knob(20, "passes over the training set")
+    max_steps: int = knob(0, "stop after this many generator steps in total; 0 means no limit")
+    max_minutes: float = knob(0.0, "stop after this much training time of the run (kept across resumes); 0: none")
+    sample_every: int = knob(200, "steps between image grids from the fixed noise")
+    checkpoint_every: int = knob(1000, "steps between checkpoints (one is also written at the end)")
+    num_samples: int = knob(64, "images in the fixed-noise grid")
+    device: str = knob("auto", '"auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:N" or "mps"')
+    precision: str = knob("auto", '"auto" (what the hardware does natively), "fp32", "bf16" or "fp16" (CUDA)')
+    channels_last: bool = knob(True, "NHWC memory layout, faster convolutions on CUDA and on recent CPUs")
+    compile: bool = knob(False, "torch.compile both models (CUDA, or a CPU with a C++ compiler; slow start)")
+    seed: int = knob(0, "seeds Python, NumPy, PyTorch, the noise and the data order")
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, field: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"TrainConfig.{field} {rule}, got {getattr(self, field)!r}")
+
+        check(self.dataset in DATASETS, "dataset", f"must be one of {DATASETS}")
+        check(self.image_size in SIZES, "image_size", f"must be one of {SIZES} (the sizes the models support)")
+        if self.channels == 0:
+            self.channels = NATIVE.get(self.dataset, (3,))[0]
+        check(self.channels in (1, 3), "channels", "must be 1 or 3 (0 picks the dataset's own)")
+        for name in ("latent_dim", "g_width", "d_width", "batch_size", "d_steps", "sample_every", "checkpoint_every",
+                     "num_samples"):
+            check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "must be a positive integer")
+        for name in ("epochs", "max_steps", "seed", "num_classes"):
+            check(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name, "must be an integer >= 0")
+        check(self.loss in LOSS_KINDS, "loss", f"must be one of {LOSS_KINDS}")
+        check(0 < self.real_label <= 1, "real_label", "must be in (0, 1]")
+        check(self.real_label == 1 or self.loss in BCE_KINDS, "real_label", f"< 1 needs a BCE loss {BCE_KINDS}")
+        for name in ("lr", "d_lr"):
+            check(_is_num(getattr(self, name)) and getattr(self, name) > 0, name, "must be a number > 0")
+        for name in ("beta1", "beta2"):
+            check(_is_num(getattr(self, name)) and 0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
+        check(_is_num(self.ema) and 0 <= self.ema < 1, "ema", "must be in [0, 1) (0 turns it off)")
+        check(_is_num(self.max_minutes) and self.max_minutes >= 0, "max_minutes", "must be >= 0 (0: no limit)")
+        check(self.epochs > 0 or self.max_steps > 0 or self.max_minutes > 0, "epochs",
+              "must be > 0 unless max_steps or max_minutes is set")
+        check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
+        check(self.dataset != "folder" or bool(self.data_dir), "data_dir", "must name the image folder for 'folder'")
+
+    def to_dict(self) -> dict:
+        """Plain dict (for checkpoints and JSON)."""
+        return dataclasses.asdict(self)
+
+    def run_key(self) -> str:
+        """<dataset>-<12 hex digits of the settings that differ from their defaults>; device, data folder and
+        compile aside. Equal settings give equal keys on any machine, and a field added later, left at its default,
+        leaves every existing key (and so every shipped pretrained run) as it was."""
+        settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name not in WHERE and getattr(self, f.name) != f.default}
+        settings["dataset"] = self.dataset
+        return f"{self.dataset}-{hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]}"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Rebuild from to_dict(); unknown keys are an error, missing ones (fields added later) take defaults."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {sorted(unknown)}")
+        return cls(**values)
+
+
+def field_help(name: str) -> str:
+    """The help text of a TrainConfig field."""
+    return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

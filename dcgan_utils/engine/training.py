@@ -1,0 +1,250 @@
+"""The training engine: one training step (k D steps, one G step) and the loop around it, with mixed precision,
+EMA, checkpoints, exact resume, a time budget and stop decisions that every DDP rank agrees on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dcgan_utils.engine.checkpoint import check_writable, load_checkpoint, restore, save_checkpoint, training_payload
+from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.data import ImageData, load_dataset, to_uint8
+from dcgan_utils.engine.interrupt import TrainingInterrupted, stop_on_signals
+from dcgan_utils.engine.lock import run_lock
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
+
+FLUSH_EVERY = 25  # steps between moving statistics to the history (one device sync) and, under DDP, agreeing to stop
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became inf or nan: training stopped before saving the broken weights."""
+
+
+class RunExistsError(ValueError):
+    """The output folder already holds a run, and neither resume nor overwrite was asked for."""
+
+
+class OutOfMemoryError(RuntimeError):
+    """The device ran out of memory; the message says which setting to lower."""
+
+
+def _out_of_memory(err: Exception, config: TrainConfig, device: torch.device, where: str) -> OutOfMemoryError:
+    """A clear out-of-memory error: what ran out, and what to lower."""
+    smaller = max(1, config.batch_size // 2)
+    return OutOfMemoryError(
+        f"out of memory on {device} {where} (batch_size {config.batch_size}, image_size {config.image_size}, widths "
+        f"{config.g_width}/{config.d_width}): lower batch_size (for example --batch-size {smaller}), or the widths; "
+        f"the last checkpoint written, if any, is kept"
+    )
+
+
+def epoch_order(seed: int, epoch: int) -> torch.Generator:
+    """The generator that shuffles the data in one epoch: a resumed run sees the same order as an unbroken one."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Update D once on a real batch and a fresh fake batch; return the fakes (for the G step) and statistics.
+
+    A conditional run passes the real batch's labels: G draws fakes of the same classes, and D sees each image with
+    its label (so the class balance of the fakes is the data's).
+    """
+    cfg = state.config
+    y = labels if cfg.num_classes else None
+    z = draw_noise(state.noise, real.shape[0], cfg.latent_dim, state.device)
+    with state.autocast():
+        fake = state.g_run(z, y)
+        real_logits = state.d_run(real, y)
+        fake_logits = state.d_run(fake.detach(), y)  # detach: this step must not move G
+        # D step: maximise log D(x) + log(1 - D(G(z)))  ==  minimise BCE(D(x), 1) + BCE(D(G(z)), 0)
+        loss = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.loss, cfg.real_label)
+    state.opt_d.zero_grad(set_to_none=True)
+    state.scaler_d.scale(loss).backward()
+    state.scaler_d.step(state.opt_d)
+    state.scaler_d.update()
+    return fake, {"d_loss": loss.detach(), "d_real": real_logits.detach().float().sigmoid().mean(),
+                  "d_fake": fake_logits.detach().float().sigmoid().mean()}
+
+
+def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Update G once through the just-updated D on the fakes of the D step (and their labels); return statistics."""
+    with state.autocast():
+        fake_logits = state.d_run(fake, labels if state.config.num_classes else None)
+        # G step, non-saturating kind: maximise log D(G(z))  ==  minimise BCE(D(G(z)), 1) (other kinds: losses.py)
+        loss = generator_loss(fake_logits.float(), state.config.loss)
+    state.opt_g.zero_grad(set_to_none=True)
+    state.scaler_g.scale(loss).backward()
+    state.scaler_g.step(state.opt_g)
+    state.scaler_g.update()
+    if state.ema is not None:
+        state.ema.update_parameters(state.G)
+    return {"g_loss": loss.detach(), "d_fake_g": fake_logits.detach().float().sigmoid().mean()}
+
+
+def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """One generator step of Algorithm 1 (Goodfellow et al. 2014): k = config.d_steps D steps, each on its own
+    slice of `real` (which holds k batches), then one G step on the last D step's fakes.
+
+    Returns the statistics named in STATS, as 0-d tensors on the device (D's are those of its last step).
+    """
+    k = state.config.d_steps
+    if real.shape[0] % k:
+        raise ValueError(f"a step needs d_steps={k} equal batches, got {real.shape[0]} images")
+    fmt = torch.channels_last if state.config.channels_last else torch.contiguous_format
+    chunks = zip(real.chunk(k), labels.chunk(k) if labels is not None else [None] * k)
+    for batch, batch_labels in chunks:
+        fake, d_stats = d_step(state, batch.contiguous(memory_format=fmt), batch_labels)
+    return {**d_stats, **g_step(state, fake, batch_labels)}
+
+
+def _flush(state: GANState, pending: list[torch.Tensor], agree: Callable[[bool], bool]) -> None:
+    """Move buffered per-step statistics to the history (one device sync); stop on a non-finite loss (on any rank)."""
+    rows = torch.stack(pending).cpu() if pending else torch.zeros(0, len(STATS))
+    first = state.step - len(pending) + 1
+    bad = (~torch.isfinite(rows[:, :2])).any(1).nonzero()
+    if agree(bool(len(bad))):
+        where = (f"at step {first + int(bad[0])} (D {rows[bad[0], 0].item()}, G {rows[bad[0], 1].item()})"
+                 if len(bad) else "on another process of this run")
+        raise NonFiniteLossError(
+            f"non-finite loss {where}: training stopped and no checkpoint was written after it; lower the learning "
+            f"rate, or use precision='fp32'"
+        )
+    for key, column in zip(STATS, rows.T.tolist()):
+        state.history[key].extend(column)
+    pending.clear()
+
+
+def train_gan(
+    config: TrainConfig,
+    data: ImageData | None = None,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    callback: Callable[[GANState], None] | None = None,
+    progress: bool = True,
+    prepare: Callable[[GANState], None] | None = None,
+    write: bool = True,
+    overwrite: bool = False,
+    batch_size: int | None = None,
+    agree: Callable[[bool], bool] | None = None,
+) -> GANState:
+    """Train a DCGAN; with out_dir, write checkpoint.pt there (and continue from it when resume=True).
+
+    A folder that already holds a run is refused unless resume=True (continue it) or overwrite=True (replace it),
+    and a folder another live process is training into is refused (dcgan_utils.engine.lock).
+    SIGINT (Ctrl-C, a notebook's stop button) or SIGTERM stops after the current step: the checkpoint is saved and
+    TrainingInterrupted is raised; resuming from it continues exactly as if nothing had happened (bit for bit on
+    the device that wrote it, on a CPU; on CUDA, cuDNN's algorithm choice may differ in the last bits).
+    max_minutes limits the run's own training time, over every session of it (kept in the checkpoint).
+    For DistributedDataParallel (dcgan_utils.engine.distributed): `prepare(state)` runs once the state is built
+    (and resumed), before the first step; write=False reads out_dir but never writes to it; batch_size is this
+    process's share of config.batch_size; agree(flag) returns True on every process when it is True on any, so all
+    processes stop at the same step.
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and out is None:
+        raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
+    if out is not None and write:
+        check_writable(out)  # an unwritable folder is found now, not at the first save
+        with run_lock(out):
+            if not resume and not overwrite and (out / "checkpoint.pt").is_file():
+                raise RunExistsError(f"{out} already holds a run (checkpoint.pt): continue it with resume=True "
+                                     f"(CLI: --resume), or replace it with overwrite=True (CLI: --overwrite)")
+            return _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree)
+    return _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree)
+
+
+def _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree) -> GANState:
+    """train_gan's work, once the output folder is checked and locked."""
+    agree = agree or bool
+    state = build_state(config)
+    if resume:
+        restore(state, load_checkpoint(out / "checkpoint.pt"))
+    if data is None:
+        data = load_dataset(config.dataset, config.data_dir, image_size=config.image_size,
+                            channels=config.channels, device=state.device)
+    try:
+        data = data.to(state.device)  # the whole set on the training device: batches are index lookups there
+    except torch.OutOfMemoryError as err:
+        raise _out_of_memory(err, config, state.device, f"moving {len(data)} images there") from err
+    if (data.channels, data.image_size) != (config.channels, config.image_size):
+        raise ValueError(f"data are {data.channels}x{data.image_size}x{data.image_size}, the config asks for "
+                         f"{config.channels}x{config.image_size}x{config.image_size}")
+    if config.num_classes and len(data.classes) != config.num_classes:
+        raise ValueError(f"num_classes={config.num_classes}, but the data have {len(data.classes)} classes "
+                         f"({', '.join(data.classes[:12])}): set num_classes={len(data.classes)}")
+    if prepare is not None:
+        prepare(state)
+    per_step = (batch_size or config.batch_size) * config.d_steps  # images one generator step consumes
+    per_epoch = data.num_batches(per_step)
+    if per_epoch == 0:
+        raise ValueError(f"one step needs batch_size x d_steps = {per_step} images, the data have {len(data)}: "
+                         f"lower batch_size or d_steps")
+    total = per_epoch * config.epochs if config.epochs else config.max_steps
+    total = min(total, config.max_steps) if config.max_steps else total
+    pending: list[torch.Tensor] = []
+    session_start, seconds_before = time.perf_counter(), state.train_seconds
+    bar = tqdm(total=total or None, initial=state.step, disable=not progress, desc="training")
+
+    def clock() -> None:
+        state.train_seconds = seconds_before + time.perf_counter() - session_start
+
+    def over_budget() -> bool:
+        clock()
+        return bool(config.max_minutes) and state.train_seconds >= 60 * config.max_minutes
+
+    def save() -> None:
+        _flush(state, pending, agree)  # a non-finite loss raises here, before the last good checkpoint is replaced
+        clock()
+        if out is not None and write:
+            save_checkpoint(training_payload(state), out / "checkpoint.pt")
+
+    with stop_on_signals() as stop:
+        signalled = budget_spent = False
+
+        def should_stop() -> bool:  # each flag agreed by every process (no-ops in a single process)
+            nonlocal signalled, budget_spent
+            signalled, budget_spent = agree(bool(stop.signal_name)), agree(over_budget())
+            return signalled or budget_spent
+
+        halt = should_stop()
+        try:
+            while not (total and state.step >= total) and not halt:
+                epoch = state.step // per_epoch
+                order, first = epoch_order(config.seed, epoch), state.step - epoch * per_epoch
+                for real, labels in data.batches(per_step, order, start=first):
+                    stats = train_step(state, real, labels)
+                    state.step += 1
+                    pending.append(torch.stack([stats[k] for k in STATS]))
+                    if state.step % FLUSH_EVERY == 0:
+                        _flush(state, pending, agree)
+                        bar.set_postfix(D=f"{state.history['d_loss'][-1]:.3f}", G=f"{state.history['g_loss'][-1]:.3f}")
+                    if state.step % config.sample_every == 0:
+                        grid = generate(state, state.fixed_noise, state.fixed_labels)
+                        state.grids.append((state.step, to_uint8(grid).cpu()))
+                    if state.step % config.checkpoint_every == 0:
+                        save()
+                    bar.update(1)
+                    # a time budget or a signal can differ between DDP processes: they agree at every flush
+                    if agree is bool or state.step % FLUSH_EVERY == 0:
+                        halt = should_stop()
+                    if halt or (total and state.step >= total):
+                        break
+                if callback is not None and state.step % per_epoch == 0:  # an epoch has just ended
+                    _flush(state, pending, agree)
+                    callback(state)
+        except torch.OutOfMemoryError as err:
+            raise _out_of_memory(err, config, state.device, f"at step {state.step + 1}") from err
+        finally:
+            bar.close()
+        state.finished = not signalled
+        save()  # still inside stop_on_signals: a signal during this last write cannot cut it short
+    if signalled:
+        raise TrainingInterrupted(stop.signal_name or "a signal to another process", state.step,
+                                  out / "checkpoint.pt" if out and write else None, state)
+    return state

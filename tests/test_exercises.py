@@ -1,0 +1,113 @@
+"""Exercise checkers: they accept right answers written independently, and reject the usual wrong ones saying why."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dcgan_utils.course import exercises
+
+
+def _not_attempted(*args):
+    raise NotImplementedError
+
+
+def _slerp_by_angles(a, b, t):
+    """Slerp written from the unit vectors and the angle between them, row by row."""
+    ua, ub = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((ua * ub).sum(-1, keepdim=True))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+RIGHT = {
+    exercises.check_optimal_discriminator: lambda a, b: 1 / (1 + b / a),
+    exercises.check_jsd: lambda p, q: (F.kl_div(((p + q) / 2).log(), p, reduction="sum")
+                                    + F.kl_div(((p + q) / 2).log(), q, reduction="sum")) / 2,
+    exercises.check_game_value: lambda j: 2 * j - math.log(4),
+    exercises.check_simultaneous_step: lambda x, y, lr: (x - lr * y, y + lr * x),
+    exercises.check_non_saturating_loss: lambda l: F.binary_cross_entropy_with_logits(l, torch.ones_like(l)),
+    exercises.check_generator_gradients: lambda l: (-torch.sigmoid(l), -torch.sigmoid(-l)),
+    exercises.check_discriminator_loss: lambda r, f, t: (F.binary_cross_entropy_with_logits(r, torch.full_like(r, t))
+                                                      + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))),
+    exercises.check_bce: lambda l, t: F.binary_cross_entropy_with_logits(l, torch.full_like(l, t)),
+    exercises.check_conv_output_size: lambda n, k, s, p: math.floor((n + 2 * p - k) / s) + 1,
+    exercises.check_conv_transpose_output_size: lambda n, k, s, p: s * (n - 1) + k - 2 * p,
+    exercises.check_generator_block: lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False),
+                                                             nn.BatchNorm2d(o), nn.ReLU(True)),
+    exercises.check_parameter_count: lambda i, o, k: o * (i * k * k + 2),
+    exercises.check_to_model_range: lambda x: x.double() * 2 / 255 - 1,
+    exercises.check_slerp: lambda a, b, t: _slerp_by_angles(a, b, t),
+    exercises.check_class_shares: lambda y, n: torch.stack([(y == k).double().mean() for k in range(n)]),
+    exercises.check_nearest_neighbour: lambda q, r: ((q[:, None] - r[None]) ** 2).flatten(2).sum(-1).argmin(1),
+    exercises.check_dataset_memory: lambda n, c, s, b: n * c * s * s * b / 1024 / 1024,
+    exercises.check_amdahl: lambda f, s: s / (s * (1 - f) + f),
+    exercises.check_images_per_second: lambda b, s, ms: 1000 * b * s / ms,
+}
+
+WRONG = {  # a mistake learners make, and a word the message must contain
+    exercises.check_optimal_discriminator: (lambda a, b: b / (a + b), "off by"),
+    exercises.check_jsd: (lambda p, q: 0.5 * (p * (p / ((p + q) / 2)).log()).sum()
+                       + 0.5 * (q * (q / ((p + q) / 2)).log()).sum(), "not finite"),  # forgets 0 log 0 = 0
+    exercises.check_game_value: (lambda j: math.log(4) + 2 * j, "off by"),
+    exercises.check_simultaneous_step: (lambda x, y, lr: (x - lr * y, y + lr * (x - lr * y)), "off by"),  # alternating
+    exercises.check_non_saturating_loss: (lambda l: -torch.log(torch.sigmoid(l)).mean(), "not finite"),
+    exercises.check_generator_gradients: (lambda l: (torch.sigmoid(l) - 1, -torch.sigmoid(l)), "off by"),  # swapped
+    exercises.check_discriminator_loss: (lambda r, f, t: F.softplus(-r).mean() + F.softplus(f).mean(), "off by"),
+    exercises.check_bce: (lambda l, t: -(t * torch.log(torch.sigmoid(l))
+                                      + (1 - t) * torch.log(1 - torch.sigmoid(l))).mean(), "not finite"),
+    exercises.check_conv_output_size: (lambda n, k, s, p: (n + 2 * p - k) / s + 1, "off by"),  # no floor
+    exercises.check_conv_transpose_output_size: (lambda n, k, s, p: n * s, "off by"),  # ignores kernel and padding
+    exercises.check_generator_block: (lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 4, 2, 1), nn.BatchNorm2d(o),
+                                                              nn.ReLU()), "off by"),  # a bias BatchNorm cancels
+    exercises.check_parameter_count: (lambda i, o, k: i * o * k * k, "off by"),  # forgets BatchNorm
+    exercises.check_to_model_range: (lambda x: x.double() / 255, "off by"),  # [0, 1], not Tanh's [-1, 1]
+    exercises.check_slerp: (lambda a, b, t: (1 - t) * a + t * b, "off by"),  # a straight line through the inside
+    exercises.check_class_shares: (lambda y, n: torch.bincount(y) / len(y), "shape"),  # absent top classes vanish
+    exercises.check_nearest_neighbour: (lambda q, r: torch.cdist(q.flatten(1), r.flatten(1)).argmin(0), "shape"),
+    exercises.check_dataset_memory: (lambda n, c, s, b: n * c * s * s * b / 1e6, "off by"),  # MB, not MiB
+    exercises.check_amdahl: (lambda f, s: f * s + (1 - f), "off by"),  # averages speed-ups instead of times
+    exercises.check_images_per_second: (lambda b, s, ms: b * s / ms, "off by"),  # milliseconds taken as seconds
+}
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_a_right_answer_written_another_way_passes(check, capsys):
+    assert check(RIGHT[check], strict=True) is True
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", list(WRONG), ids=lambda c: c.__name__)
+def test_a_typical_mistake_fails_and_the_message_says_what_differs(check, capsys):
+    wrong, word = WRONG[check]
+    assert check(wrong) is False
+    out = capsys.readouterr().out
+    assert "not yet right" in out and word in out and "With inputs" in out
+    with pytest.raises(AssertionError, match="not yet right"):
+        check(wrong, strict=True)
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_a_stub_is_reported_as_not_attempted(check, capsys):
+    assert check(_not_attempted) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="not attempted"):
+        check(_not_attempted, strict=True)
+
+
+def test_an_error_in_the_learners_code_is_reported_not_raised(capsys):
+    assert exercises.check_bce(lambda l, t: l.reshape(3, -1), strict=False) is False
+    assert "raised RuntimeError" in capsys.readouterr().out
+
+
+def test_a_wrong_shape_is_named(capsys):
+    assert exercises.check_non_saturating_loss(lambda l: F.softplus(-l)) is False  # forgot the mean
+    assert "shape" in capsys.readouterr().out
+
+
+def test_a_small_error_beyond_the_tolerance_is_caught():
+    assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-5) is False
+    assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-9) is True
