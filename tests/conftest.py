@@ -71,3 +71,13 @@ def cifar_subset() -> Path:
     if not folder.is_dir():
         _need(f"the CIFAR-10 subset in {folder}", "link or copy shared/data/cifar10-subset into the data root")
     return folder
+
+
+@pytest.fixture(scope="session")
+def cifar_data() -> Path:
+    """A data root with CIFAR-10: torchvision's files, or the course's offline subset."""
+    root = data_root()
+    if not (dataset_status()["cifar10"][1] or (root / "cifar10-subset" / "train").is_dir()):
+        _need(f"CIFAR-10 in {root}", "link or copy shared/data/cifar10-subset into the data root, or download "
+              "torchvision's CIFAR-10 there once on a machine with a network")
+    return root

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -70,10 +71,11 @@ def test_folder_decodes_real_files_exactly(tmp_path):
     written = image_folder(tmp_path, modes=("RGB", "L"), classes=("cats", "dogs"))
     data = load_dataset("folder", tmp_path)
     assert data.images.shape == (4, 3, 32, 32) and data.images.dtype == torch.uint8
-    assert data.classes == ("cats", "dogs") and data.labels.tolist() == [0, 0, 1, 1]
-    for k, path in enumerate(sorted(written)):
-        expected = pil_to_tensor(written[path].convert("RGB"))  # grayscale files become RGB
-        assert torch.equal(data.images[k], expected), path
+    assert data.classes == ("cats", "dogs") and sorted(data.labels.tolist()) == [0, 0, 1, 1]
+    decoded = {data.images[k].numpy().tobytes(): data.labels[k].item() for k in range(len(data))}
+    for path, img in written.items():
+        expected = pil_to_tensor(img.convert("RGB"))  # grayscale files become RGB
+        assert decoded[expected.numpy().tobytes()] == ("cats", "dogs").index(path.parent.name), path
     gray = load_dataset("folder", tmp_path, channels=1)
     assert gray.images.shape == (4, 1, 32, 32)
 
@@ -150,8 +152,20 @@ def test_real_cifar10_subset_as_a_folder(cifar_subset):
     assert data.images.shape == (10000, 3, 32, 32)
     assert data.classes[:3] == ("airplane", "automobile", "bird")
     assert torch.bincount(data.labels).tolist() == [1000] * 10
-    first = sorted((cifar_subset / "airplane").iterdir())[0]
-    assert torch.equal(data.images[0], pil_to_tensor(Image.open(first).convert("RGB")))
+    first = pil_to_tensor(Image.open(sorted((cifar_subset / "airplane").iterdir())[0]).convert("RGB"))
+    where = [k for k in range(len(data)) if torch.equal(data.images[k], first)]
+    assert len(where) == 1 and data.labels[where[0]] == 0
+    assert len(set(data.labels[:100].tolist())) == 10  # shuffled once: the first 100 images are not all airplanes
+
+
+def test_a_class_ordered_folder_is_shuffled_once_so_any_prefix_is_a_fair_sample(tmp_path):
+    """ImageFolder lists class by class; on the old code a prefix of a tenth held one class."""
+    image_folder(tmp_path, classes=tuple("abcdefghij"), repeat=20, sizes=((8, 8),))
+    data = load_dataset("folder", tmp_path, image_size=28)
+    prefix = data.labels[: len(data) // 10]
+    assert len(set(prefix.tolist())) >= 6 and torch.bincount(data.labels).tolist() == [20] * 10
+    again = load_dataset("folder", tmp_path, image_size=28)
+    assert torch.equal(again.images, data.images) and torch.equal(again.labels, data.labels)  # the same order
 
 
 def test_batches_can_start_mid_pass_in_the_same_order():
@@ -159,3 +173,31 @@ def test_batches_can_start_mid_pass_in_the_same_order():
     full = [y for _, y in data.batches(10, generator=torch.Generator().manual_seed(4))]
     tail = [y for _, y in data.batches(10, generator=torch.Generator().manual_seed(4), start=7)]
     assert len(tail) == 3 and all(torch.equal(a, b) for a, b in zip(full[7:], tail))
+
+
+def test_the_torchvision_cifar10_loader_decodes_files_in_torchvisions_own_format(tmp_path, monkeypatch):
+    """CI has only the ImageFolder subset; this builds tiny files in torchvision's CIFAR-10 layout (pickled batches,
+    rows of 3072 bytes, R then G then B planes) and registers their md5s, so the real torchvision path runs."""
+    import hashlib
+    import pickle
+
+    folder = tmp_path / datasets.CIFAR10.base_folder
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    batches, written = {}, {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, 4).tolist()
+        (folder / name).write_bytes(pickle.dumps({"data": data, "labels": labels}))
+        batches[name], written[name] = hashlib.md5((folder / name).read_bytes()).hexdigest(), (data, labels)
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    monkeypatch.setattr(datasets.CIFAR10, "train_list", [[n, batches[n]] for n in batches if n != "test_batch"])
+    monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", batches["test_batch"]]])
+    monkeypatch.setitem(datasets.CIFAR10.meta, "md5", hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest())
+    train = load_dataset("cifar10", tmp_path, download=False)
+    test = load_dataset("cifar10", tmp_path, train=False, download=False)
+    assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (4, 3, 32, 32) and train.classes == tuple(names)
+    data, labels = written["data_batch_2"]
+    first = torch.from_numpy(data[0].reshape(3, 32, 32))  # torchvision's row: the red plane, then green, then blue
+    assert torch.equal(train.images[4], first) and train.labels[4].item() == labels[0]

@@ -75,4 +75,9 @@ def test_grid_meters_read_every_saved_grid():
     meters = grid_meters(state)
     assert meters["step"] == [5, 10, 15]
     assert meters["diversity"][1] == 0 and min(meters["diversity"][0], meters["diversity"][2]) > 0.5
-    assert meters["checkerboard"] == pytest.approx([checkerboard_share(x) for x in grids], abs=0.02)
+    # independent routes, on the uint8 pixels the grids hold (scaled back to [-1, 1]): signed sums, explicit pairs
+    stored = [to_uint8(x).double() / 127.5 - 1 for x in grids]
+    assert meters["checkerboard"] == pytest.approx([_share_by_sums(x) for x in stored], rel=1e-4)
+    pairs = [torch.stack([((a - b) ** 2).mean().sqrt() for a, b in itertools.permutations(x, 2)]).mean().item()
+             for x in stored]
+    assert meters["diversity"] == pytest.approx(pairs, rel=1e-4, abs=1e-7)

@@ -162,3 +162,23 @@ def test_a_time_budget_that_ends_on_one_rank_first_ends_the_run_on_every_rank(tm
     assert r0 == r1 and r0[0] == "finished", output[-3000:]
     saved = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert saved["step"] == int(r0[1]) < 100_000 and saved["finished"]
+
+
+def test_compile_under_ddp_compiles_the_wrapped_models_instead_of_dropping_it(monkeypatch, tmp_path):
+    """One process, a real gloo group of one: torch.compile must receive the DDP-wrapped models (the old code
+    compiled the bare ones in build_state, then replaced them with DDP wrappers, so --compile did nothing)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from dcgan_utils.engine.config import TrainConfig
+    from dcgan_utils.engine.distributed import train_distributed
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(module) or module)
+    for key, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(29500 + os.getpid() % 1000)}.items():
+        monkeypatch.setenv(key, value)
+    config = TrainConfig(g_width=2, d_width=2, latent_dim=4, batch_size=8, epochs=0, max_steps=1, device="cpu",
+                         compile=True, precision="fp32")
+    state = train_distributed(config, tmp_path / "run", data=tiny_data(n=16))
+    wrapped = [m for m in compiled if isinstance(m, DistributedDataParallel)]
+    assert len(wrapped) == 2 and state.g_run is wrapped[0] and state.d_run is wrapped[1]

@@ -1,5 +1,7 @@
 """Losses against PyTorch's binary_cross_entropy_with_logits and against the formulas written out plainly."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -40,15 +42,50 @@ def test_discriminator_bce_is_minus_the_value_function():
     torch.testing.assert_close(discriminator_loss(REAL, FAKE, "minimax"), -value)
 
 
-def test_other_kinds_match_their_formulas():
-    cases = {
-        "least_squares": (0.5 * ((REAL - 1) ** 2).mean() + 0.5 * (FAKE**2).mean(), 0.5 * ((FAKE - 1) ** 2).mean()),
-        "hinge": (torch.clamp(1 - REAL, min=0).mean() + torch.clamp(1 + FAKE, min=0).mean(), -FAKE.mean()),
-        "wasserstein": (FAKE.mean() - REAL.mean(), -FAKE.mean()),
-    }
-    for kind, (d_expected, g_expected) in cases.items():
-        torch.testing.assert_close(discriminator_loss(REAL, FAKE, kind), d_expected, msg=kind)
-        torch.testing.assert_close(generator_loss(FAKE, kind), g_expected, msg=kind)
+# Hand-computed on two real and two fake logits (not the formulas of losses.py retyped):
+# real = [2, -0.5], fake = [0.5, -3]
+#   least squares D: 1/2 mean((2-1)^2, (-1.5)^2) + 1/2 mean(0.5^2, 3^2) = 1/2 (1.625) + 1/2 (4.625) = 3.125
+#                 G: 1/2 mean((0.5-1)^2, (-3-1)^2) = 1/2 (8.125) = 4.0625
+#   hinge         D: mean(relu(-1), relu(1.5)) + mean(relu(1.5), relu(-2)) = 0.75 + 0.75 = 1.5;  G: -mean(0.5, -3) = 1.25
+#   wasserstein   D: mean(0.5, -3) - mean(2, -0.5) = -1.25 - 0.75 = -2;  G: 1.25
+HAND = {"least_squares": (3.125, 4.0625), "hinge": (1.5, 1.25), "wasserstein": (-2.0, 1.25)}
+
+
+@pytest.mark.parametrize("kind", sorted(HAND))
+def test_other_kinds_equal_hand_computed_values(kind):
+    real, fake = torch.tensor([2.0, -0.5]), torch.tensor([0.5, -3.0])
+    assert discriminator_loss(real, fake, kind).item() == pytest.approx(HAND[kind][0])
+    assert generator_loss(fake, kind).item() == pytest.approx(HAND[kind][1])
+
+
+def _two_point_loss(kind, d):
+    """D's loss when data put mass 3/4, 1/4 on two points x1, x2 and G puts 1/4, 3/4; d = D's outputs (d1, d2)."""
+    real = torch.stack([d[0], d[0], d[0], d[1]])
+    fake = torch.stack([d[0], d[1], d[1], d[1]])
+    return discriminator_loss(real, fake, kind)
+
+
+@pytest.mark.parametrize("kind, optimum", [
+    ("non_saturating", [math.log(3), -math.log(3)]),  # D*(x1) = 3/4: logit log 3
+    ("least_squares", [0.75, 0.25]),  # Mao et al.: D* = (b p_data + a p_g) / (p_data + p_g), a = 0, b = 1
+    ("hinge", [1.0, -1.0]),  # D* = sign(p_data - p_g) within the margin
+])
+def test_each_discriminator_loss_is_smallest_at_its_papers_optimum(kind, optimum):
+    """Goodfellow et al.: D*(x) = p_data / (p_data + p_g), a logit of log 3 at x1; LSGAN's and hinge's as noted."""
+    best = _two_point_loss(kind, torch.tensor(optimum))
+    for step in ([0.05, 0], [-0.05, 0], [0, 0.05], [0, -0.05]):
+        assert _two_point_loss(kind, torch.tensor(optimum) + torch.tensor(step)) > best - 1e-7, step
+    if kind != "hinge":  # smooth: the gradient vanishes there
+        d = torch.tensor(optimum, requires_grad=True)
+        (grad,) = torch.autograd.grad(_two_point_loss(kind, d), d)
+        assert grad.abs().max() < 1e-5
+
+
+def test_the_wasserstein_critic_loss_has_no_optimum_without_a_lipschitz_constraint():
+    """Linear in D: doubling the critic's outputs doubles the loss, so an unconstrained critic runs off to -inf."""
+    d = torch.tensor([1.0, -1.0])
+    assert _two_point_loss("wasserstein", 2 * d) == pytest.approx(2 * _two_point_loss("wasserstein", d).item())
+    assert _two_point_loss("wasserstein", 2 * d) < _two_point_loss("wasserstein", d) < 0
 
 
 @pytest.mark.parametrize("kind", LOSS_KINDS)

@@ -245,7 +245,8 @@ def test_a_signal_mid_run_saves_and_resuming_matches_an_uninterrupted_run(tmp_pa
     monkeypatch.setattr(training, "g_step", signal_during_step_7)
     with pytest.raises(TrainingInterrupted, match=rf"stopped by {signum.name} after step 7: checkpoint saved"):
         train_gan(config, tiny_data(), tmp_path / "split", progress=False)
-    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 7
+    saved = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert saved["step"] == 7 and not saved["finished"]  # cut short: load_or_train resumes it, never just loads it
     assert signal.getsignal(signum) is not None and calls["n"] == 7  # stopped after the step it was in
     monkeypatch.setattr(training, "g_step", real_g_step)
     resumed = train_gan(config, tiny_data(), tmp_path / "split", resume=True, progress=False)

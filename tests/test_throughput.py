@@ -1,6 +1,7 @@
 """The speed table: it times the trainer's own step and reports each switch against the same baseline."""
 
 import dataclasses
+import statistics
 
 import torch
 
@@ -20,26 +21,34 @@ def test_run_steps_takes_the_trainers_steps_and_counts_images(monkeypatch):
     assert state.opt_d.state and state.opt_g.state  # both networks were updated
 
 
-def test_switch_table_measures_each_switch_alone_against_the_baseline(monkeypatch):
-    seen = []
+def test_switch_table_times_each_switch_alone_in_interleaved_rounds_and_takes_medians(monkeypatch):
+    order = []
 
-    def fake_rate(config, data, steps, warmup):
-        seen.append((config.precision, config.channels_last))
-        return {"images_per_s": 100.0 * (2 if config.channels_last else 1) * (3 if config.precision == "bf16" else 1),
-                "precision": config.precision, "peak_gib": None}
+    class FakeTimed:  # a rate per configuration, and a noisy second round for every row
+        def __init__(self, config, data, warmup):
+            self.config, self.rates = config, []
 
-    monkeypatch.setattr(throughput, "images_per_second", fake_rate)
+        def time_round(self, steps):
+            order.append((self.config.precision, self.config.channels_last))
+            rate = 100.0 * (2 if self.config.channels_last else 1) * (3 if self.config.precision == "bf16" else 1)
+            self.rates.append(rate / 10 if len(self.rates) == 1 else rate)  # round 2 hit by another job
+
+        def result(self):
+            return {"images_per_s": statistics.median(self.rates), "precision": self.config.precision, "peak_gib": None}
+
+    monkeypatch.setattr(throughput, "Timed", FakeTimed)
     base = tiny_config(precision="fp32", channels_last=False)
-    rows = switch_table(base, tiny_data(), {"cl": {"channels_last": True}, "bf16": {"precision": "bf16"}})
-    assert seen == [("fp32", False), ("fp32", True), ("bf16", False)]
+    rows = switch_table(base, tiny_data(), {"cl": {"channels_last": True}, "bf16": {"precision": "bf16"}}, rounds=3)
+    assert order == [("fp32", False), ("fp32", True), ("bf16", False)] * 3  # baseline, switch, switch, again
     assert [r["speedup"] for r in rows] == [1.0, 2.0, 3.0] and base.channels_last is False
 
 
-def test_images_per_second_on_the_cpu_is_a_positive_rate_with_no_gpu_memory():
+def test_images_per_second_on_the_cpu_is_images_over_the_timed_seconds(monkeypatch):
+    """A controlled clock: the timed steps take exactly 2.5 s, so 2 steps of 32 images are 25.6 images/s."""
+    readings = iter([100.0, 102.5])
+    monkeypatch.setattr(throughput.time, "perf_counter", lambda: next(readings))
     row = images_per_second(dataclasses.replace(tiny_config(), precision="fp32"), tiny_data(n=64), steps=2, warmup=1)
-    assert row["images_per_s"] > 0 and row["precision"] == "fp32" and row["peak_gib"] is None
-
-
+    assert row == {"images_per_s": 64 / 2.5, "precision": "fp32", "peak_gib": None}
 def test_compiled_models_compute_the_same_steps_as_eager_ones():
     """torch.compile (inductor; a C++ compiler on the CPU) must change the speed, not what the step computes."""
     data = tiny_data(n=64)

@@ -67,7 +67,7 @@ def _everything(state):
     return parts
 
 
-@pytest.mark.parametrize("precision", ["fp32", "auto"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])  # bf16 runs on any CPU, natively or not
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, precision):
     data = tiny_data()  # 8 batches per epoch: 11 steps cross an epoch boundary, the stop at 5 is mid-epoch
     straight = train_gan(tiny_config(max_steps=11, precision=precision), data, tmp_path / "a", progress=False)

@@ -17,8 +17,9 @@ NATIVE = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels and side of the torc
 LOSS_KINDS = ("minimax", "non_saturating", "least_squares", "hinge", "wasserstein")
 BCE_KINDS = ("minimax", "non_saturating")  # kinds whose D reads its output as a probability
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+D_NORMS = ("batch", "layer", "spectral", "none")  # the discriminator's normalisation
 # the fields a checkpoint fixes: resuming with other values is refused
-ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes")
+ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes", "d_norm")
 WHERE = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns (left out of run_key)
 
 
@@ -42,6 +43,12 @@ class TrainConfig:
     num_classes: int = knob(0, "0: unconditional; n > 0: G and D also see the class label (conditional DCGAN)")
     loss: str = knob("non_saturating", "minimax, non_saturating, least_squares, hinge or wasserstein")
     real_label: float = knob(1.0, "target for real images in D's BCE; 0.9 is one-sided label smoothing")
+    d_norm: str = knob("batch", 'D\'s normalisation: "batch" (Radford et al.), "layer" (WGAN-GP\'s advice), "spectral" '
+                                '(spectral norm on every convolution, Miyato et al. 2018) or "none"')
+    gradient_penalty: float = knob(0.0, "weight lambda of WGAN-GP's gradient penalty on interpolates (Gulrajani et "
+                                        "al.: 10); 0: off")
+    r1_penalty: float = knob(0.0, "weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real images "
+                                  "(Mescheder et al. 2018); 0: off")
     batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
     d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
@@ -88,6 +95,15 @@ class TrainConfig:
         check(self.epochs > 0 or self.max_steps > 0 or self.max_minutes > 0, "epochs",
               "must be > 0 unless max_steps or max_minutes is set")
         check(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}")
+        check(self.d_norm in D_NORMS, "d_norm", f"must be one of {D_NORMS}")
+        for name in ("gradient_penalty", "r1_penalty"):
+            check(_is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "must be >= 0 (0: off)")
+        check(self.gradient_penalty == 0 or self.d_norm != "batch", "gradient_penalty",
+              "is a penalty per image, which BatchNorm's mixing of the batch breaks: set d_norm='layer' with it")
+        check(self.loss != "wasserstein" or self.gradient_penalty > 0, "loss",
+              "'wasserstein' needs a Lipschitz critic, which an unconstrained D is not (its scores grow without "
+              "bound): use WGAN-GP, gradient_penalty=10 with d_norm='layer', d_steps=5, lr=d_lr=1e-4, beta1=0, "
+              "beta2=0.9 (Gulrajani et al. 2017), or the hinge loss")
         check(self.dataset != "folder" or bool(self.data_dir), "data_dir", "must name the image folder for 'folder'")
 
     def to_dict(self) -> dict:

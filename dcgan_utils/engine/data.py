@@ -25,6 +25,7 @@ from torchvision.transforms.v2 import functional as TF
 from dcgan_utils.engine.config import DATASETS, NATIVE, SIZES
 
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+FOLDER_ORDER_SEED = 0  # the fixed shuffle of an ImageFolder tree's images (the same order on every machine)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -206,7 +207,10 @@ def _load_folder(root: Path, image_size: int | None, channels: int) -> ImageData
     images = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W) uint8
     if image_size is None and (images.shape[-1] not in SIZES or images.shape[-2] != images.shape[-1]):
         raise ValueError(f"folder: images are {tuple(images.shape[-2:])}; pass image_size= one of {SIZES}")
-    return ImageData(images, torch.tensor(tree.targets, dtype=torch.int64), tuple(tree.classes))
+    # ImageFolder lists class by class: one seeded shuffle here makes every prefix (data[:n]) a fair sample
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(FOLDER_ORDER_SEED))
+    labels = torch.tensor(tree.targets, dtype=torch.int64)
+    return ImageData(images[order].contiguous(), labels[order], tuple(tree.classes))
 
 
 def _center_square(img: Image.Image, size: int) -> Image.Image:
@@ -237,7 +241,8 @@ def load_cifar10(root: str | os.PathLike | None = None, subset: str | os.PathLik
     if not dataset_status(root)["cifar10"][1] and (folder / "train").is_dir():
         train = load_dataset("folder", folder / "train", image_size=image_size, device=device)
         test = load_dataset("folder", folder / "test", image_size=image_size, device=device)
-        return train, test, f"the ImageFolder copy in {folder} ({len(train):,} training images)"
+        where = f"{folder.name}/ in the data root" if folder.parent == base else folder.name
+        return train, test, f"the ImageFolder copy {where} ({len(train):,} training images)"
     train = load_dataset("cifar10", root, image_size=image_size, device=device)  # downloads when online
     test = load_dataset("cifar10", root, train=False, image_size=image_size, device=device)
-    return train, test, f"torchvision's CIFAR-10 in {base} ({len(train):,} training images)"
+    return train, test, f"torchvision's CIFAR-10 in the data root ({len(train):,} training images)"

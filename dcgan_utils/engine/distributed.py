@@ -79,6 +79,9 @@ def train_distributed(config: TrainConfig, out_dir: str | Path, resume: bool = F
     if config.batch_size % world:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {world} processes: each takes "
                          f"batch_size / {world} images per step (for example --batch-size {world * 32})")
+    if config.gradient_penalty or config.r1_penalty:
+        raise ValueError("gradient penalties (gradient_penalty, r1_penalty) take a second derivative, which does not "
+                         "pass through DistributedDataParallel: train them in one process, or use d_norm='spectral'")
     device = torch.device(device_for_rank(config.device, local))
     if device.type == "cuda":
         torch.cuda.set_device(device)

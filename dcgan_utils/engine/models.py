@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_utils.engine.config import SIZES
+from dcgan_utils.engine.config import D_NORMS, SIZES
 
 CHANNELS = (1, 3)  # grayscale or RGB
 
@@ -93,10 +93,14 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Map images (N, channels, image_size, image_size) to one real-vs-fake logit each, shape (N,)."""
 
-    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0):
+    def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0,
+                 norm: str = "batch"):
         super().__init__()
         s0, hidden = _plan(image_size, channels, width)
         hidden = hidden[::-1]  # D mirrors G: from the largest feature map to the smallest
+        if norm not in D_NORMS:
+            raise ValueError(f"norm must be one of {D_NORMS}, got {norm!r}")
+        self.norm = norm
         self.num_classes = _check_classes(num_classes)
         self.image_size, self.channels, self.width = image_size, channels, width
         layers: list[nn.Module] = [
@@ -107,12 +111,16 @@ class Discriminator(nn.Module):
         for c_in, c_out in zip(hidden, hidden[1:]):
             layers += [
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),  # (N, c_out, s/2, s/2): strided conv halves the side
-                nn.BatchNorm2d(c_out),  # (N, c_out, s/2, s/2)
+                _norm_layer(norm, c_out),  # (N, c_out, s/2, s/2)
                 nn.LeakyReLU(0.2, inplace=True),  # (N, c_out, s/2, s/2)
             ]
         layers.append(nn.Conv2d(hidden[-1], 1, s0, 1, 0, bias=False))  # (N, 1, 1, 1): one logit per image
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
+        if norm == "spectral":  # every convolution divided by its largest singular value (Miyato et al. 2018)
+            for i, layer in enumerate(self.net):
+                if isinstance(layer, nn.Conv2d):
+                    self.net[i] = nn.utils.parametrizations.spectral_norm(layer)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Return logits (N,) for images (and their class labels (N,) if conditional); sigmoid reads them as P(real)."""
@@ -128,6 +136,16 @@ class Discriminator(nn.Module):
         elif labels is not None:
             raise ValueError("this Discriminator is unconditional (num_classes=0): call it without labels")
         return self.net(x).flatten()  # (N,)
+
+
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    """D's normalisation after a strided convolution: BatchNorm (DCGAN), layer norm (a GroupNorm with one group over
+    C, H, W: what WGAN-GP advises, since a gradient penalty is per image), or none (spectral norm acts on weights)."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
 
 
 def _check_classes(num_classes: int) -> int:
@@ -163,7 +181,7 @@ def init_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 

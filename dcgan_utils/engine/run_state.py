@@ -61,7 +61,7 @@ def build_state(config: TrainConfig) -> GANState:
     precision = resolve_precision(config.precision, device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width, config.num_classes)
-    D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes)
+    D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(

@@ -16,6 +16,7 @@ from dcgan_utils.engine.data import ImageData, load_dataset, to_uint8
 from dcgan_utils.engine.interrupt import TrainingInterrupted, stop_on_signals
 from dcgan_utils.engine.lock import run_lock
 from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
 from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
 
 FLUSH_EVERY = 25  # steps between moving statistics to the history (one device sync) and, under DDP, agreeing to stop
@@ -64,6 +65,11 @@ def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = No
         fake_logits = state.d_run(fake.detach(), y)  # detach: this step must not move G
         # D step: maximise log D(x) + log(1 - D(G(z)))  ==  minimise BCE(D(x), 1) + BCE(D(G(z)), 0)
         loss = discriminator_loss(real_logits.float(), fake_logits.float(), cfg.loss, cfg.real_label)
+    # penalties in fp32, on the plain D (a second derivative: not through torch.compile or DDP)
+    if cfg.gradient_penalty:  # WGAN-GP: lambda E[(||grad D(x_hat)|| - 1)^2] on interpolates of real and fake
+        loss = loss + cfg.gradient_penalty * gradient_penalty(state.D, real.float(), fake.float(), y, state.noise)
+    if cfg.r1_penalty:  # R1: gamma / 2 E[||grad D(x)||^2] on the real images
+        loss = loss + cfg.r1_penalty / 2 * r1_penalty(state.D, real.float(), y)
     state.opt_d.zero_grad(set_to_none=True)
     state.scaler_d.scale(loss).backward()
     state.scaler_d.step(state.opt_d)
@@ -101,6 +107,11 @@ def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None 
     for batch, batch_labels in chunks:
         fake, d_stats = d_step(state, batch.contiguous(memory_format=fmt), batch_labels)
     return {**d_stats, **g_step(state, fake, batch_labels)}
+
+
+def stats_row(stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One step's statistics as a row in the order of STATS (rows are stacked, then moved to the history)."""
+    return torch.stack([stats[k] for k in STATS])
 
 
 def _flush(state: GANState, pending: list[torch.Tensor], agree: Callable[[bool], bool]) -> None:
@@ -220,7 +231,7 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
                 for real, labels in data.batches(per_step, order, start=first):
                     stats = train_step(state, real, labels)
                     state.step += 1
-                    pending.append(torch.stack([stats[k] for k in STATS]))
+                    pending.append(stats_row(stats))
                     if state.step % FLUSH_EVERY == 0:
                         _flush(state, pending, agree)
                         bar.set_postfix(D=f"{state.history['d_loss'][-1]:.3f}", G=f"{state.history['g_loss'][-1]:.3f}")
