@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from dcgan_utils.engine.checkpoint import load_checkpoint
 from dcgan_utils.engine.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range, to_uint8
-from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance, image_classifier,
-                                 inception_fid, mnist_classifier, nearest_neighbours)
+from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance,
+                                            image_classifier, inception_fid, mnist_classifier, nearest_neighbours)
 from helpers import tiny_data
 
 

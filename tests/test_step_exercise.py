@@ -1,0 +1,88 @@
+"""The training-step exercise: each classic mistake, written the way a learner would write it (PyTorch's own BCE,
+not the package's losses), is named by the checker from what the step does."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dcgan_utils.course import step_exercise
+from dcgan_utils.course.step_exercise import ERRORS, MISTAKES, check_train_step, diagnose
+
+
+def bce(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def learner(flip=False, minimax=False, zero_d=True, zero_g=True, swap=False, detach=True, stale=False):
+    """A learner's step with PyTorch's BCE, with the given mistakes switched on."""
+    def step(G, D, opt_g, opt_d, real, z):
+        fake = G(z)
+        old = D(fake) if stale else None
+        first, second = (opt_g, opt_d) if swap else (opt_d, opt_g)
+        fake_for_d = fake.detach() if detach else fake
+        d_loss = bce(D(real), 0.0 if flip else 1.0) + bce(D(fake_for_d), 1.0 if flip else 0.0)
+        if zero_d:
+            first.zero_grad()
+        d_loss.backward()
+        first.step()
+        logits = old if stale else D(fake)
+        g_loss = -F.softplus(logits).mean() if minimax else bce(logits, 1.0)  # log(1 - D) = -softplus(l)
+        if zero_g:
+            second.zero_grad()
+        g_loss.backward()
+        second.step()
+    return step
+
+
+@pytest.mark.parametrize("mistakes, name", [
+    ({"flip": True}, "labels flipped"),
+    ({"minimax": True}, "minimax generator loss"),
+    ({"zero_d": False}, "zero_grad missing for D"),
+    ({"zero_g": False}, "zero_grad missing for G"),
+    ({"zero_d": False, "zero_g": False}, "zero_grad missing for both"),
+    ({"swap": True}, "optimisers swapped"),
+    ({"detach": False}, "fakes not detached in D's step"),
+    ({"stale": True}, "G's step through D's output from before D's update"),
+])
+def test_each_classic_mistake_is_named_by_its_effect(mistakes, name):
+    verdict, message = diagnose(learner(**mistakes))
+    assert verdict == name, message
+    assert name in message
+
+
+def test_a_right_step_written_differently_is_correct_and_the_check_prints_so(capsys):
+    assert diagnose(learner()) == ("correct", diagnose(step_exercise.reference_step)[1])
+    assert check_train_step(learner(), strict=True) and "correct" in capsys.readouterr().out
+
+
+def test_not_attempted_and_unknown_mistakes_are_said_plainly():
+    def stub(G, D, opt_g, opt_d, real, z):
+        raise NotImplementedError
+
+    def half_rate(G, D, opt_g, opt_d, real, z):  # G's loss halved: no known mistake
+        fake = G(z)
+        d_loss = bce(D(real), 1.0) + bce(D(fake.detach()), 0.0)
+        opt_d.zero_grad(), d_loss.backward(), opt_d.step()
+        g_loss = 0.5 * bce(D(fake), 1.0)
+        opt_g.zero_grad(), g_loss.backward(), opt_g.step()
+
+    assert diagnose(stub)[0] == "not attempted"
+    verdict, message = diagnose(half_rate)
+    assert verdict == "different" and "no known mistake" in message
+    with pytest.raises(AssertionError, match="train_step"):
+        check_train_step(half_rate, strict=True)
+
+
+def test_the_known_mistakes_differ_from_the_reference_and_from_each_other():
+    """If two mistakes moved the parameters identically the checker could not tell them apart; none do."""
+    reference = step_exercise._run(step_exercise.reference_step)
+    results = {name: step_exercise._run(variant) for name, variant, _ in MISTAKES}
+    for name, params in results.items():
+        assert not step_exercise._same(params, reference), name
+    names = list(results)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not step_exercise._same(results[a], results[b]), f"{a} and {b} cannot be told apart"
+    for name, variant, phrase, _ in ERRORS:
+        with pytest.raises(RuntimeError, match=phrase):
+            step_exercise._run(variant)
