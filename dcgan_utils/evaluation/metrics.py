@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -220,14 +223,17 @@ def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str |
             f"it was not loaded, because loading it would unpickle arbitrary code. Download {INCEPTION_FILE} from "
             f"torch-fidelity's releases again"
         )
+    captured = io.StringIO()  # torch.hub's "Downloading ... to <this machine's cache>" and its progress
     try:
-        inception = _inception(str(path) if path else None)
-    except Exception as err:  # torch-fidelity downloads the weights here; offline this fails
+        with contextlib.redirect_stderr(captured):
+            inception = _inception(str(path) if path else None)
+    except Exception as err:  # torch-fidelity downloads the weights here; offline this fails (the error says it all)
         raise InceptionUnavailable(
             f"Inception-v3 weights for FID could not be downloaded ({type(err).__name__}: {err}). Download "
             f"{INCEPTION_FILE} from the torch-fidelity releases on a machine with a network "
             f"and pass weights_path= (or set DCGAN_INCEPTION_WEIGHTS)."
         ) from err
+    sys.stderr.write(captured.getvalue())  # a download that worked: its messages, once it is done
     subset = min(1000, len(real), len(fake))
     # normalize=False: the images go in as uint8, what torch-fidelity's extractor takes (torchmetrics converts
     # floats only for its own built-in network, not for a module handed to it)
