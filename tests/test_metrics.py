@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_utils.engine.checkpoint import load_checkpoint
+from dcgan_utils.engine.checkpoint import load_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range, to_uint8
 from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance,
                                             image_classifier, inception_fid, mnist_classifier, nearest_neighbours)
@@ -139,7 +139,7 @@ def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_
     g = torch.Generator().manual_seed(0)
     real = torch.rand(24, 3, 32, 32, generator=g) * 2 - 1
     other = (torch.rand(24, 3, 32, 32, generator=g) * 2 - 1) * 0.2 - 0.7
-    sha = metrics._file_sha256(random_inception)
+    sha = sha256(random_inception)
     same = metrics.inception_scores(real, real, random_inception, weights_sha256=sha)
     apart = metrics.inception_scores(real, other, random_inception, weights_sha256=sha)
     net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], str(random_inception)).eval()

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from dcgan_utils.engine import training
-from dcgan_utils.engine.checkpoint import CheckpointError
+from dcgan_utils.engine.checkpoint import CheckpointError, sha256
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.runs import (PRETRAINED, PretrainedError, export_release, find_pretrained, load_or_train,
-                                     load_run, read_registry, run_dir, sha256)
+                                     load_run, read_registry, run_dir)
 from dcgan_utils.evaluation.metrics import class_accuracy, class_coverage, mnist_classifier
 from helpers import tiny_config, tiny_data
 

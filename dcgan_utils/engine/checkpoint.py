@@ -9,6 +9,7 @@ moved explicitly. So a checkpoint written on a GPU samples on a laptop and one w
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -149,6 +150,15 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> Path:
         if not alive(stale.name.rsplit("-", 1)[-1]):
             stale.unlink(missing_ok=True)
     return path
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

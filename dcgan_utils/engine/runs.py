@@ -9,13 +9,12 @@ whose hash does not match is refused. `python -m dcgan_utils export RUN_FOLDER` 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from dcgan_utils.engine.checkpoint import load_checkpoint, release_payload, restore, save_checkpoint
+from dcgan_utils.engine.checkpoint import load_checkpoint, release_payload, restore, save_checkpoint, sha256
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.run_state import GANState, build_state
@@ -31,15 +30,6 @@ class PretrainedError(ValueError):
 def run_dir(root: str | os.PathLike, config: TrainConfig) -> Path:
     """<root>/<config.run_key()>: the same settings always give the same folder."""
     return Path(root) / config.run_key()
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_registry(folder: str | os.PathLike = PRETRAINED) -> dict[str, dict]:

@@ -3,6 +3,7 @@ EMA, checkpoints, exact resume, a time budget and stop decisions that every DDP 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -160,14 +161,14 @@ def train_gan(
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
         raise ValueError("resume=True needs out_dir, the folder holding checkpoint.pt")
-    if out is not None and write:
+    writes = out is not None and write
+    if writes:
         check_writable(out)  # an unwritable folder is found now, not at the first save
-        with run_lock(out):
-            if not resume and not overwrite and (out / "checkpoint.pt").is_file():
-                raise RunExistsError(f"{out} already holds a run (checkpoint.pt): continue it with resume=True "
-                                     f"(CLI: --resume), or replace it with overwrite=True (CLI: --overwrite)")
-            return _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree)
-    return _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree)
+    with run_lock(out) if writes else contextlib.nullcontext():
+        if writes and not resume and not overwrite and (out / "checkpoint.pt").is_file():
+            raise RunExistsError(f"{out} already holds a run (checkpoint.pt): continue it with resume=True "
+                                 f"(CLI: --resume), or replace it with overwrite=True (CLI: --overwrite)")
+        return _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree)
 
 
 def _train(config, data, out, resume, callback, progress, prepare, write, batch_size, agree) -> GANState:

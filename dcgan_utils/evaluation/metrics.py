@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import sys
@@ -15,7 +14,7 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint
+from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, data_root, load_dataset, to_model_range, to_uint8
 from dcgan_utils.engine.device import seed_everything
 
@@ -195,14 +194,6 @@ def _inception(path: str | None) -> nn.Module:
     return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path)
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str | os.PathLike | None = None,
                      weights_sha256: str = INCEPTION_SHA256) -> dict:
     """FID and KID (mean and std over subsets) with Inception-v3, for RGB images in [-1, 1].
@@ -217,7 +208,7 @@ def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str |
     path = weights_path or os.environ.get("DCGAN_INCEPTION_WEIGHTS")
     if path is not None and not Path(path).is_file():
         raise InceptionUnavailable(f"no Inception weights at {path}: give the path of torch-fidelity's {INCEPTION_FILE}")
-    if path is not None and not _file_sha256(path).startswith(weights_sha256.lower()):
+    if path is not None and not sha256(path).startswith(weights_sha256.lower()):
         raise InceptionUnavailable(
             f"{path} is not the expected Inception weights file (its sha256 does not start with {weights_sha256}); "
             f"it was not loaded, because loading it would unpickle arbitrary code. Download {INCEPTION_FILE} from "
