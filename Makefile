@@ -2,31 +2,64 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 LAB_ARGS ?=  # e.g. make lab LAB_ARGS="--no-browser --port 8899"
+CPU ?=  # CPU=1: PyTorch's CPU-only wheels (about 1 GB instead of the CUDA builds' 6 GB), for a laptop without a GPU
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+PIP_EXTRA := $(if $(CPU),--extra-index-url $(TORCH_CPU_INDEX))
+# The oldest Python the README promises (pyproject's requires-python): `make pins` and `make floors` run on it.
+OLDEST ?= 3.10
+OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/versions/$(OLDEST).*/bin/python$(OLDEST) 2>/dev/null); do \
+	$$p -c "" 2>/dev/null && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: setup lab test course slides browser clean gpu-prepare gpu-check
+.PHONY: setup lab test course slides student browser pins floors mutation clean gpu-prepare gpu-check
 
-# (re)install when the pins or the package metadata change
-$(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" || { \
+	  echo "The course needs Python 3.10 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make lab PYTHON=python3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
-	touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install the pinned environment
+# (re)install when the pins or the package metadata change; a learner's `make lab` skips the test tools
+$(VENV)/.installed-lab: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -c constraints.txt -e ".[lab]"
+	touch $@
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -c constraints.txt -e ".[test]"
+	touch $@ $(VENV)/.installed-lab
 
-lab: setup  ## open JupyterLab on the notebooks
+setup: $(VENV)/.installed-test  ## create .venv with everything, test tools included
+
+lab: $(VENV)/.installed-lab  ## open JupyterLab on the notebooks (installs the package and JupyterLab only)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: setup  ## the whole test suite, notebooks included (smoke size)
+test: $(VENV)/.installed-test  ## the whole test suite, notebooks included (smoke size)
 	$(BIN)/python -m pytest
 
-course: setup  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
+course: $(VENV)/.installed-test  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
 	$(BIN)/python -m dcgan_utils.course.build --out build
 
-slides: setup  ## the lecture notebooks (01-03) as reveal.js slides in build/slides/
+slides: $(VENV)/.installed-test  ## the lecture notebooks (01-03) as reveal.js slides in build/slides/
 	$(BIN)/python -m dcgan_utils.course.build --slides --out build
+
+student: $(VENV)/.installed-test  ## copies of every notebook without the solution cells, in build/student/
+	$(BIN)/python -m dcgan_utils.course.student --out build/student
+
+pins:  ## constraints.txt resolves on the oldest promised Python (a dry run: nothing installed)
+	@test -n "$(OLDEST_PYTHON)" || { echo "make pins needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
+	$(OLDEST_PYTHON) -m pip install --quiet --dry-run --ignore-installed --only-binary=:all: -c constraints.txt ".[test]"
+	@echo "constraints.txt resolves on $$($(OLDEST_PYTHON) --version)"
+
+FLOORS := .venv-floors
+floors: | $(BIN)/python  ## the stated version floors (constraints-floors.txt) on the oldest Python, and the fast tests on them
+	@test -n "$(OLDEST_PYTHON)" || { echo "make floors needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
+	$(BIN)/python -m pip install --quiet -c constraints.txt uv  # uv: parallel downloads, 1 min here instead of pip's 5
+	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet -p $(OLDEST_PYTHON) $(FLOORS)
+	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
+	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
+	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
+	$(BIN)/python benchmarks/mutation.py
 
 browser:  ## Debian's Chromium for the browser test (tests/test_browser.py skips without it, except in CI)
 	command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \
@@ -36,7 +69,7 @@ KIT := .gpu-kit
 SHARED ?= ../shared/data
 WHEELS_FOR_GPU := --python-version 3.12 --implementation cp --only-binary=:all: --platform manylinux2014_x86_64 \
 	--platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64
-gpu-prepare: setup  ## here, before a GPU run: MNIST, the CIFAR-10 subset and papermill + a kernel (Python 3.12) into .gpu-kit/
+gpu-prepare: $(VENV)/.installed-test  ## here, before a GPU run: MNIST, the CIFAR-10 subset and papermill + a kernel (Python 3.12) into .gpu-kit/
 	rm -rf $(KIT) && mkdir -p $(KIT)/data/MNIST/raw
 	cp $(SHARED)/MNIST/raw/*.gz $(KIT)/data/MNIST/raw/
 	tar -cf $(KIT)/cifar10-subset.tar -C $(SHARED) cifar10-subset

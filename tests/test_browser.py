@@ -18,6 +18,8 @@ import pytest
 from conftest import _need
 from dcgan_utils.course.build import NOTEBOOKS
 
+pytestmark = pytest.mark.slow  # notebooks, a browser or several processes: not in `make floors`
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # no calls out

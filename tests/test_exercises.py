@@ -78,12 +78,13 @@ WRONG = {  # a mistake learners make, and a word the message must contain
 def test_a_right_answer_written_another_way_passes(check, capsys):
     assert check(RIGHT[check], strict=True) is True
     assert "correct" in capsys.readouterr().out
+    assert check(RIGHT[check]) is None and "correct" in capsys.readouterr().out  # a learner's cell: the print only
 
 
 @pytest.mark.parametrize("check", list(WRONG), ids=lambda c: c.__name__)
 def test_a_typical_mistake_fails_and_the_message_says_what_differs(check, capsys):
     wrong, word = WRONG[check]
-    assert check(wrong) is False
+    assert check(wrong) is None  # nothing for a notebook cell to display under the printed verdict
     out = capsys.readouterr().out
     assert "not yet right" in out and word in out and "With inputs" in out
     with pytest.raises(AssertionError, match="not yet right"):
@@ -92,22 +93,23 @@ def test_a_typical_mistake_fails_and_the_message_says_what_differs(check, capsys
 
 @pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
 def test_a_stub_is_reported_as_not_attempted(check, capsys):
-    assert check(_not_attempted) is False
+    assert check(_not_attempted) is None
     assert "not attempted yet" in capsys.readouterr().out
     with pytest.raises(AssertionError, match="not attempted"):
         check(_not_attempted, strict=True)
 
 
 def test_an_error_in_the_learners_code_is_reported_not_raised(capsys):
-    assert exercises.check_bce(lambda l, t: l.reshape(3, -1), strict=False) is False
+    assert exercises.check_bce(lambda l, t: l.reshape(3, -1), strict=False) is None
     assert "raised RuntimeError" in capsys.readouterr().out
 
 
 def test_a_wrong_shape_is_named(capsys):
-    assert exercises.check_non_saturating_loss(lambda l: F.softplus(-l)) is False  # forgot the mean
+    assert exercises.check_non_saturating_loss(lambda l: F.softplus(-l)) is None  # forgot the mean
     assert "shape" in capsys.readouterr().out
 
 
 def test_a_small_error_beyond_the_tolerance_is_caught():
-    assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-5) is False
-    assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-9) is True
+    with pytest.raises(AssertionError, match="off by 1e-05"):
+        exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-5, strict=True)
+    assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-9, strict=True) is True

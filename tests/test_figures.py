@@ -35,3 +35,41 @@ def test_explorer_shows_the_given_result_then_retrains_when_a_slider_moves():
     g_steps.value = 3
     expected = toy.train_toy(toy.ToyConfig(steps=20, snapshots=1, g_steps=3)).score()
     assert status.value == f"score: {expected}" != f"score: {initial.score()}"
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_the_neighbour_figure_labels_both_rows_and_puts_each_distance_clear_of_the_top_row():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    samples = torch.rand(10, 1, 28, 28, generator=g) * 2 - 1
+    distances = torch.rand(10, generator=g) * 10
+    fig = figures.plot_neighbours(samples, samples.flip(0), distances)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = [ax for ax in fig.axes if ax.images]
+    top, bottom = axes[:10], axes[10:]
+    assert top[0].get_ylabel() and bottom[0].get_ylabel(), "each row says what it shows"
+    for ax, d in zip(bottom, distances):
+        texts = [t for t in (ax.xaxis.label, ax.title) if t.get_text()]
+        assert [t.get_text() for t in texts] == [f"{d:.1f}"]
+        box = texts[0].get_window_extent(renderer)
+        assert not any(_boxes_overlap(box, other.get_window_extent(renderer)) for other in axes)
+    matplotlib.pyplot.close(fig)
+
+
+def test_the_class_share_legend_covers_no_bar():
+    shares = {"generated": [0.09, 0.12, 0.1, 0.08, 0.1, 0.11, 0.1, 0.1, 0.09, 0.11],
+              "real test digits": [0.098, 0.113, 0.103, 0.101, 0.098, 0.089, 0.096, 0.103, 0.097, 0.101]}
+    fig = figures.plot_class_shares(shares, [f"{i} - digit" for i in range(10)], "class coverage")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert len(ax.patches) == 20
+    assert not any(_boxes_overlap(legend, bar.get_window_extent(renderer)) for bar in ax.patches)
+    assert fig.bbox.contains(legend.x1 - 1, legend.y0 + 1), "the legend stays inside the figure"
+    matplotlib.pyplot.close(fig)

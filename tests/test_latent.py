@@ -66,3 +66,29 @@ def test_latent_explorer_redraws_from_the_generator_when_a_slider_moves():
     coordinate.value, value.value = 5, 2.0
     assert len(drawn) == first * 3  # one redraw per change
     assert drawn[-2][0, 5].item() == 2.0  # the single image uses the chosen coordinate and value
+
+
+def test_the_explorer_starts_at_the_paths_own_point_and_shows_a_picture_where_widgets_cannot_run():
+    import base64
+
+    drawn = []
+
+    def draw(z):
+        drawn.append(z.clone())
+        return torch.tanh(z[:, :16].reshape(-1, 1, 4, 4))
+
+    g = torch.Generator().manual_seed(4)
+    z0, z1 = torch.randn(2, 16, generator=g)
+    box = latent_explorer(draw, z0, z1)
+    t_slider, coordinate, value = box.children[0].children
+    point = slerp(z0, z1, t_slider.value)
+    # the value slider starts at the point's own coordinate (once it started at z0's, a figure other than the path's)
+    assert value.value == round(point[coordinate.value].item(), 2)
+    assert torch.allclose(drawn[1][0], point, atol=0.01)  # the single image at t is the path's point
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert not bundle["text/plain"].startswith("VBox") and "latent explorer" in bundle["text/plain"]
+    first = base64.b64decode(bundle["image/png"])
+    assert first.startswith(b"\x89PNG")  # a code host shows this figure instead of the widget's class name
+    value.value = -2.0
+    assert base64.b64decode(box._repr_mimebundle_()["image/png"]) != first  # the picture follows the sliders

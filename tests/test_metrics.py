@@ -1,35 +1,60 @@
 """Metrics on real MNIST: the classifier, class coverage as a mode-collapse meter, the Frechet distance."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dcgan_utils.engine.checkpoint import load_checkpoint, sha256
+from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range, to_uint8
 from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance,
                                             image_classifier, inception_fid, mnist_classifier, nearest_neighbours)
+from dcgan_utils.evaluation import metrics
 from helpers import tiny_data
 
 
 @pytest.fixture(scope="module")
-def mnist_eval(mnist_root):
-    classifier = mnist_classifier(mnist_root)  # trained once (about 40 s on 2 cores), then cached
+def mnist_eval(mnist_root, tmp_path_factory):
+    """The classifier trained here, into an empty folder (so the training path always runs), then the data root's cache
+    seeded with it when that has none, so the notebooks' runs do not train it again."""
+    cache = tmp_path_factory.mktemp("classifiers")
+    classifier = mnist_classifier(mnist_root, cache=cache)  # trained (about 40 s on 2 cores)
+    shared = data_root(mnist_root) / "classifiers" / (path := next(cache.glob("*.pt"))).name
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, shared)
     test = load_dataset("mnist", mnist_root, train=False)
-    return classifier, to_model_range(test.images), test.labels
+    return classifier, to_model_range(test.images), test.labels, path
 
 
-def test_classifier_is_accurate_and_cached(mnist_eval, mnist_root):
-    classifier, images, labels = mnist_eval
-    path = data_root(mnist_root) / "classifiers" / "mnist_cnn_2ep.pt"  # the default two-epoch classifier
+def test_classifier_is_accurate_then_loaded_from_its_versioned_cache(mnist_eval, mnist_root, monkeypatch):
+    classifier, images, labels, path = mnist_eval
+    assert path.name == f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"  # the default two-epoch classifier
     saved = load_checkpoint(path)
-    assert saved["test_accuracy"] > 0.97
+    assert saved["test_accuracy"] > 0.97 and saved["version"] == metrics.CLASSIFIER_VERSION
     with torch.no_grad():
         assert classifier(images[:2000]).argmax(1).eq(labels[:2000]).float().mean() > 0.97
 
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again although the cache holds this version")
+    monkeypatch.setattr(metrics, "_train_classifier", no_training)
+    again = mnist_classifier(mnist_root, cache=path.parent)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), classifier.state_dict().values()))
+
+
+def test_a_cached_classifier_of_another_version_is_trained_again(mnist_root, tmp_path, monkeypatch):
+    stale = tmp_path / f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"
+    save_checkpoint({"model": {}, "test_accuracy": 1.0, "version": metrics.CLASSIFIER_VERSION - 1}, stale)
+    trained = []
+    monkeypatch.setattr(metrics, "_train_classifier", lambda model, *a, **k: trained.append(model) or model)
+    monkeypatch.setattr(metrics, "load_dataset", lambda *a, **k: None)
+    assert mnist_classifier(mnist_root, cache=tmp_path) is trained[0]
+
 
 def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
-    classifier, images, labels = mnist_eval
+    classifier, images, labels, _ = mnist_eval
     real = class_coverage(classifier, images)
     assert real["confident"] > 0.9 and real["min_class_share"] > 0.08 and real["classes_seen"] == 10
     assert abs(sum(real["class_shares"]) - 1) < 1e-5
@@ -40,7 +65,7 @@ def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
 
 
 def test_frechet_distance_small_between_real_sets_large_for_collapse_and_noise(mnist_eval):
-    classifier, images, labels = mnist_eval
+    classifier, images, labels, _ = mnist_eval
     same = frechet_distance(classifier, images[0::2], images[1::2])  # interleaved halves of the test set
     threes = frechet_distance(classifier, images[0::2], images[labels == 3])
     noise = frechet_distance(classifier, images[0::2], torch.rand(2000, 1, 28, 28) * 2 - 1)
@@ -48,7 +73,7 @@ def test_frechet_distance_small_between_real_sets_large_for_collapse_and_noise(m
 
 
 def test_frechet_distance_of_64x64_images_against_real_images_of_the_same_size(mnist_eval, mnist_root):
-    classifier, images, _ = mnist_eval
+    classifier, images, _, _ = mnist_eval
     big = to_model_range(load_dataset("mnist", mnist_root, train=False, image_size=64).images)
     same_size = frechet_distance(classifier, big[0::2], big[1::2])
     assert same_size < 5
@@ -64,7 +89,7 @@ def test_inception_fid_without_weights_says_what_to_do(tmp_path):
 
 
 def test_class_accuracy_of_real_digits_asked_for_their_own_label_and_for_another(mnist_eval):
-    classifier, images, labels = mnist_eval
+    classifier, images, labels, _ = mnist_eval
     right = class_accuracy(classifier, images[:2000], labels[:2000])
     assert right["right"] > 0.97 and right["worst_class"] > 0.9 and len(right["per_class"]) == 10
     wrong = class_accuracy(classifier, images[:2000], (labels[:2000] + 1) % 10)  # a G that ignores its label
@@ -88,7 +113,7 @@ def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_
     test = load_dataset("folder", cifar_subset.parent / "test")
     model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
     assert model.test_accuracy > 0.35  # chance is 10%
-    (cached,) = (tmp_path / "classifiers").glob("cifar10_3x32px_*img_2ep.pt")
+    (cached,) = (tmp_path / "classifiers").glob("cifar10_3x32px_*img_2ep_v2.pt")
     again = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
     assert again.test_accuracy == model.test_accuracy and cached.is_file()
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
@@ -158,3 +183,18 @@ def test_an_inception_file_with_the_wrong_hash_is_refused_before_it_is_unpickled
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("the file was unpickled"))
     with pytest.raises(InceptionUnavailable, match="sha256 does not start with 6726825d.*was not loaded"):
         metrics.inception_scores(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), random_inception)
+
+
+def test_training_a_classifier_shows_progress_and_records_its_time_unless_asked_not_to(tmp_path, capsys):
+    # the course's classifier once trained for over a minute with no output at all
+    g = torch.Generator().manual_seed(0)
+    small = ImageData(torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8, generator=g),
+                      torch.randint(0, 10, (256,), generator=g), tuple("0123456789"))
+    model = image_classifier(small, small, "shown", root=tmp_path, epochs=1)
+    err = capsys.readouterr().err
+    assert "training the classifier shown_1x28px_256img_1ep" in err and "2/2" in err  # 2 batches of 128
+    assert model.train_seconds > 0
+    loaded = image_classifier(small, small, "shown", root=tmp_path, epochs=1)
+    assert loaded.train_seconds == model.train_seconds and capsys.readouterr().err == ""  # loading: no bar
+    image_classifier(small, small, "quiet", root=tmp_path, epochs=1, progress=False)
+    assert capsys.readouterr().err == ""

@@ -13,7 +13,7 @@ CASES = [(size, channels) for size in SIZES for channels in (1, 3)]
 
 
 def reference_dcgan_64(nz=100, ngf=64, ndf=64, nc=3):
-    """The 64x64 DCGAN exactly as the paper (and PyTorch's examples/dcgan) lays it out."""
+    """The 64x64 DCGAN as PyTorch's examples/dcgan lays it out (4x4 kernels, width 64; the paper's own code: 5x5, 128)."""
     g = nn.Sequential(
         nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
         nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),

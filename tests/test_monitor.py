@@ -6,7 +6,7 @@ import torch
 import numpy as np
 from PIL import Image, ImageSequence
 
-from dcgan_utils.course.monitor import LiveView, grid_image, save_gif, smooth, training_figure
+from dcgan_utils.course.monitor import LiveView, grid_image, run_grids, save_gif, smooth, training_figure
 from dcgan_utils.engine.training import train_gan
 from helpers import tiny_config, tiny_data
 
@@ -22,7 +22,7 @@ def test_smooth_is_the_running_mean_of_the_last_window_steps(window):
 def test_gif_frames_are_the_grids_in_order_and_the_last_one_stays_longer(tmp_path):
     g = torch.Generator().manual_seed(0)
     grids = [(step, torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8, generator=g)) for step in (10, 20, 30)]
-    path = save_gif(grids, tmp_path / "sub" / "progress.gif", nrow=2, ms_per_frame=100, hold_last=2)
+    path = save_gif(grids, tmp_path / "sub" / "progress.gif", nrow=2, ms_per_frame=100, hold_last=2, min_width=0)
     with Image.open(path) as gif:
         frames = [(np.array(f.convert("RGB")), f.info["duration"]) for f in ImageSequence.Iterator(gif)]
     assert [duration for _, duration in frames] == [100, 100, 300]
@@ -40,9 +40,30 @@ def test_training_figure_shows_the_latest_grid_and_every_curve():
     fig = training_figure(state, window=2)
     losses, outputs, grid = fig.axes
     assert [l.get_label() for l in losses.lines] == ["d_loss", "g_loss"] and len(losses.lines[0].get_xdata()) == 7
-    assert grid.get_title() == "fixed noise, step 6"
+    assert grid.get_title() == "fixed noise, step 7"  # the last step's grid, not step 6's (sample_every 3)
     assert torch.equal(torch.from_numpy(grid.images[0].get_array().data), grid_image(state.grids[-1][1]))
     plt.close(fig)
+
+
+def test_a_run_saved_without_its_last_grid_is_shown_with_the_grid_of_its_final_weights():
+    # the shipped releases were saved when a run of 9,360 steps ended on the grid of step 8,800
+    state = train_gan(tiny_config(max_steps=7), tiny_data(), progress=False)
+    final = state.grids.pop()  # as an older engine saved it: [3, 6] for a run of 7 steps
+    assert [s for s, _ in run_grids(state)] == [3, 6, 7] and torch.equal(run_grids(state)[-1][1], final[1])
+    fig = training_figure(state)
+    assert fig.axes[2].get_title() == "fixed noise, step 7"
+    plt.close(fig)
+
+
+def test_the_gif_is_enlarged_by_whole_pixels_to_a_legible_width(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    grids = [(step, torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8, generator=g)) for step in (1, 2)]
+    with Image.open(save_gif(grids, tmp_path / "progress.gif")) as gif:
+        first = np.array(gif.convert("RGB"))
+    small = grid_image(grids[0][1])  # 242 x 122 pixels: too small to read a digit in a browser
+    assert first.shape[1] >= 500 and first.shape[1] % small.shape[1] == 0
+    scale = first.shape[1] // small.shape[1]
+    assert torch.equal(torch.from_numpy(first), small.repeat_interleave(scale, 0).repeat_interleave(scale, 1))
 
 
 def test_live_view_outside_a_notebook_prints_one_line_per_epoch(capsys):

@@ -15,7 +15,10 @@ import papermill as pm
 import pytest
 
 from dcgan_utils.course.build import NOTEBOOKS, check_parameters, course_notebooks, execute
+from dcgan_utils.course.student import student_copy
 from helpers import small_notebook
+
+pytestmark = pytest.mark.slow  # notebooks, a browser or several processes: not in `make floors`
 
 ALL = course_notebooks()
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
@@ -50,31 +53,62 @@ def test_notebook_is_set_up_for_the_harness(notebook):
     assert "DCGAN_SMOKE" in "".join(params[0]["source"]), "SMOKE must default from DCGAN_SMOKE so nbval can shrink it"
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, "committed outputs contain an error"
+    markers = [c for c in nb["cells"] if "NBVAL_" in "".join(c["source"])]
+    assert not markers, "nbval's comment markers show to learners: use the cell tag nbval-check-output instead"
+    solutions = [c for c in nb["cells"] if "solution" in c["metadata"].get("tags", [])]
+    for cell in solutions:  # collapsed, a solution shows its first line: it must say what it is; its output hidden too
+        hidden = cell["metadata"].get("jupyter", {})
+        assert "".join(cell["source"]).startswith("# Solution") and hidden.get("outputs_hidden"), cell["source"][:2]
     assert any(c.get("outputs") for c in nb["cells"]), "committed without outputs: execute it and commit the result"
 
 
-@pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
-def test_notebook_runs_with_papermill_at_smoke_size(notebook, tmp_path, request):
-    _data_for(notebook, request)
-    before = _digest(notebook)
-    out = execute(notebook, tmp_path / "out", {"SMOKE": True}, cwd=tmp_path)
-    assert out.parent == tmp_path / "out" and _digest(notebook) == before, "the committed notebook was written"
-    nb = nbformat.read(out, as_version=4)
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "SMOKE = True" in injected[0].source
-    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+def _checked(cell) -> bool:
+    """nbval compares this cell's output: the tag (invisible to a learner) or the older comment marker."""
+    return "nbval-check-output" in cell.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in cell.source
 
 
 @pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
-def test_notebook_checked_outputs_match_with_nbval(notebook, tmp_path, request):
+def test_student_copy_runs_and_matches_the_checked_outputs_with_nbval(notebook, tmp_path, request):
+    """The one execution of each notebook per CI run: its student copy (make student) at smoke size under nbval.
+
+    nbval fails on any error and compares every checked cell's output with the committed one (volatile text sanitised),
+    the exercise stubs included: each must still print "not attempted yet" with its solution gone. The solution cells
+    are run by the next test, after the setup cells alone.
+    """
     _data_for(notebook, request)
     before = _digest(notebook)
+    copy = student_copy(notebook, tmp_path / "student")
+    text = copy.read_text()
+    assert '"solution"' not in text and "solution_" not in text, "a solution survived in the student copy"
+    cells = nbformat.read(copy, as_version=4).cells
+    stubs = [c for c in cells if c.cell_type == "code" and "raise NotImplementedError" in c.source]
+    exercises = sum(c.source.count("### ✏️ Exercise") for c in cells if c.cell_type == "markdown")
+    assert sum(c.source.count("raise NotImplementedError") for c in stubs) >= exercises  # a cell may hold two stubs
+    for stub in stubs:
+        assert _checked(stub) and "not attempted" in "".join(o.get("text", "") for o in stub.outputs), stub.source
     env = {**os.environ, "DCGAN_SMOKE": "1", "DCGAN_RUNS_DIR": str(tmp_path / "runs")}  # never under notebooks/
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--sanitize-with", str(SANITIZE), str(notebook)]
+           "--sanitize-with", str(SANITIZE), str(copy)]
     run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and _digest(notebook) == before
+
+
+@pytest.mark.parametrize("notebook", [p for p in ALL if not p.name.startswith("00")], ids=lambda p: p.stem)
+def test_every_solution_passes_its_strict_check_after_the_setup_cells_alone(notebook, tmp_path):
+    """Each hidden solution, run after the notebook's first three code cells (install, parameters, setup) and nothing
+    else: it checks itself strictly against the reference, so a broken reference, checker or solution fails here."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    setup = [c.source for c in cells if c.cell_type == "code"][:3]
+    solutions = [c.source for c in cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions and not any("solution" in c.metadata.get("tags", []) for c in cells[:4])
+    script = tmp_path / "solutions.py"
+    script.write_text("\n\n".join(["import matplotlib\nmatplotlib.use('Agg')", *setup, *solutions]) + "\n")
+    env = {**os.environ, "DCGAN_SMOKE": "1", "DCGAN_RUNS_DIR": str(tmp_path / "runs")}
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert run.stdout.count("correct") >= len(solutions), run.stdout
 
 
 @pytest.mark.parametrize("notebook", [p for p in ALL if not p.name.startswith("00")], ids=lambda p: p.stem)
@@ -125,7 +159,7 @@ def test_a_notebook_runs_twice_in_a_row_from_any_folder_with_nothing_carried_ove
         out = nbformat.read(execute(NOTEBOOKS / "00_setup.ipynb", cwd / "out", {"SMOKE": True}, cwd=cwd), as_version=4)
         code = [c for c in out.cells if c.cell_type == "code"]
         assert code[0].execution_count == 1, "a fresh kernel numbers its first cell 1"
-        runs.append(["".join(o.get("text", "") for o in c.outputs) for c in code if "NBVAL_CHECK_OUTPUT" in c.source])
+        runs.append(["".join(o.get("text", "") for o in c.outputs) for c in code if _checked(c)])
     assert runs[0] and runs[0] == runs[1]
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["00_setup.ipynb"] * 2
 

@@ -90,3 +90,18 @@ def test_a_second_writer_is_refused_with_the_first_ones_process_id_and_a_stale_l
     # the holder is gone (as after kill -9): its lock no longer blocks the run
     state = training.train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
     assert state.step == 2 and not (tmp_path / ".lock").exists()
+
+
+def test_loading_a_finished_run_or_a_release_draws_no_progress_bar_and_calls_no_callback(tmp_path, monkeypatch):
+    # a notebook that loads a run must not leave a progress bar stuck at 0 above the finished figure
+    from dcgan_utils.engine.runs import export_release
+
+    config = tiny_config(epochs=1)
+    load_or_train(config, tiny_data(), tmp_path / "runs", progress=False)
+    export_release(run_dir(tmp_path / "runs", config) / "checkpoint.pt", tmp_path / "releases")
+    monkeypatch.setattr(training, "tqdm", lambda *a, **k: pytest.fail("a progress bar was created"))
+    called = []
+    _, how = load_or_train(config, None, tmp_path / "runs", callback=called.append, progress=True)
+    _, how_release = load_or_train(config, None, tmp_path / "empty", callback=called.append, progress=True,
+                                   pretrained=tmp_path / "releases")
+    assert (how, how_release, called) == ("loaded", "pretrained", [])

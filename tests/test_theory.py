@@ -75,3 +75,33 @@ def test_smoothed_optimal_discriminator_minimises_the_expected_bce(alpha, beta):
     best = optimize.minimize_scalar(expected, bounds=(1e-12, 1 - 1e-12), method="bounded", options={"xatol": 1e-10})
     ours = theory.smoothed_optimal_discriminator(torch.tensor(a), torch.tensor(b), alpha, beta)
     assert ours.item() == pytest.approx(best.x, abs=1e-5)
+
+
+@pytest.mark.parametrize("a,b,pd,pg", [(0.0, 1.0, 0.4, 1.3), (-1.0, 1.0, 2.0, 0.1), (-1.0, 1.0, 0.0, 0.7)])
+def test_least_squares_optimal_discriminator_minimises_the_lsgan_loss(a, b, pd, pg):
+    best = optimize.minimize_scalar(lambda y: 0.5 * pd * (y - b) ** 2 + 0.5 * pg * (y - a) ** 2,
+                                    bounds=(-5, 5), method="bounded", options={"xatol": 1e-10})
+    ours = theory.least_squares_optimal_discriminator(torch.tensor(pd, dtype=torch.float64),
+                                                      torch.tensor(pg, dtype=torch.float64), a, b)
+    assert ours.item() == pytest.approx(best.x, abs=1e-6)
+
+
+@pytest.mark.parametrize("pd,pg", [(0.4, 1.3), (2.0, 0.1), (0.0, 0.7), (0.3, 0.0)])
+def test_hinge_optimal_discriminator_minimises_the_hinge_loss(pd, pg):
+    ys = torch.linspace(-3, 3, 60_001, dtype=torch.float64)
+    loss = pd * torch.relu(1 - ys) + pg * torch.relu(1 + ys)
+    ours = theory.hinge_optimal_discriminator(torch.tensor(pd, dtype=torch.float64),
+                                              torch.tensor(pg, dtype=torch.float64))
+    at_ours = pd * max(0.0, 1 - ours.item()) + pg * max(0.0, 1 + ours.item())
+    assert abs(ours.item()) == 1 and at_ours == pytest.approx(loss.min().item(), abs=1e-12)
+    if pd > 0 and pg > 0:  # the minimiser is unique: +1 where the data are denser, -1 where the fakes are
+        assert ys[loss.argmin()].item() == pytest.approx(ours.item(), abs=1e-9)
+
+
+def test_kl_and_jsd_work_row_by_row_on_a_batch_of_densities():
+    gen = torch.Generator().manual_seed(3)
+    p, q = torch.rand(4, 30, generator=gen, dtype=torch.float64), torch.rand(4, 30, generator=gen, dtype=torch.float64)
+    p, q = p / p.sum(1, keepdim=True), q / q.sum(1, keepdim=True)
+    rows = torch.stack([torch.tensor(jensenshannon(a.numpy(), b.numpy()) ** 2) for a, b in zip(p, q)])
+    assert theory.jsd(p, q).shape == (4,) and torch.allclose(theory.jsd(p, q), rows, atol=1e-12)
+    assert torch.allclose(theory.kl(p, q), torch.stack([theory.kl(a, b) for a, b in zip(p, q)]), atol=1e-15)

@@ -10,6 +10,7 @@ import torch
 from dcgan_utils.engine import training
 from dcgan_utils.engine.checkpoint import load_checkpoint
 from dcgan_utils.engine.config import TrainConfig
+from dcgan_utils.engine.data import to_uint8
 from dcgan_utils.engine.device import auto_precision, cpu_flags, resolve_precision
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import NonFiniteLossError, train_gan
@@ -80,7 +81,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, precision):
     for key in a:
         assert torch.equal(a[key], b[key]), f"{key} differs after resume"
     assert resumed.history == straight.history
-    assert [s for s, _ in resumed.grids] == [s for s, _ in straight.grids] == [3, 6, 9]
+    assert [s for s, _ in resumed.grids] == [s for s, _ in straight.grids] == [3, 6, 9, 11]  # 5: dropped on resume
     assert all(torch.equal(x, y) for (_, x), (_, y) in zip(resumed.grids, straight.grids))
 
 
@@ -89,9 +90,24 @@ def test_history_and_grids(tmp_path):
     assert all(len(v) == 10 for v in state.history.values())
     for key in ("d_real", "d_fake", "d_fake_g"):
         assert all(0 <= p <= 1 for p in state.history[key])
-    assert [step for step, _ in state.grids] == [3, 6, 9]
+    assert [step for step, _ in state.grids] == [3, 6, 9, 10]  # every sample_every steps, and the last step
     grid = state.grids[-1][1]
     assert grid.shape == (8, 1, 28, 28) and grid.dtype == torch.uint8
+
+
+def test_the_last_grid_is_drawn_by_the_final_weights_however_the_run_ends(tmp_path, monkeypatch):
+    # a run of 10 steps with sample_every 3 once ended on the grid of step 9: a figure of the finished run showed
+    # an older generator than the one it loaded
+    for changes in (dict(max_steps=10), dict(epochs=1, max_steps=0)):  # a step limit; an epoch of 8 steps
+        state = train_gan(tiny_config(**changes), tiny_data(), tmp_path / str(len(changes)), progress=False)
+        last_step, last_grid = state.grids[-1]
+        assert last_step == state.step and state.step % 3
+        assert torch.equal(last_grid, to_uint8(generate(state, state.fixed_noise)).cpu())
+        saved = load_checkpoint(tmp_path / str(len(changes)) / "checkpoint.pt")
+        assert [s for s, _ in saved["grids"]] == [s for s, _ in state.grids]
+    # a run that is already finished keeps its grids when resumed with nothing left to do
+    again = train_gan(tiny_config(max_steps=10), tiny_data(), tmp_path / "1", resume=True, progress=False)
+    assert [s for s, _ in again.grids] == [3, 6, 9, 10]
 
 
 def test_training_moves_the_discriminator_apart():

@@ -26,6 +26,9 @@ SMOKE_CELL_TIMEOUT = 600  # seconds a cell of a smoke run may take: a stuck kern
 
 def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     """The course notebooks in reading order (their names start with the number)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebooks folder at {folder}: the notebooks live in the course's repository, not in "
+                                "the installed package; clone it, or name the notebooks on the command line")
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
 
 

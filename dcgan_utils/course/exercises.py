@@ -55,11 +55,15 @@ def _compare(got, expected: torch.Tensor) -> str | None:
         return None
     error = (got - expected).abs()
     where = tuple(torch.nonzero(error == error.max())[0].tolist())
-    return f"off by {error.max().item():.3g} (got {got[where].item():.6g}, expected {expected[where].item():.6g})"
+    return f"is off by {error.max().item():.3g} (got {got[where].item():.6g}, expected {expected[where].item():.6g})"
 
 
-def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False) -> bool:
-    """Call fn(*args) for every (args, expected) case; print one verdict, with the first case that fails."""
+def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False) -> bool | None:
+    """Call fn(*args) for every (args, expected) case; print one verdict, with the first case that fails.
+
+    strict=True (solutions, tests): True, or AssertionError. Otherwise None, whatever the verdict, so a learner's cell
+    shows only the printed verdict (a returned False would print under it, and nbval's kernels show it even after `;`).
+    """
     for args, expected in cases:
         try:
             got = fn(*args)
@@ -67,7 +71,7 @@ def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], 
             print(f"{name}: not attempted yet. Fill in the function above and run this cell again.")
             if strict:
                 raise AssertionError(f"{name}: not attempted")
-            return False
+            return None
         except Exception as err:  # the learner's code may raise anything; report it instead of a traceback
             message = f"raised {type(err).__name__}: {err}"
         else:
@@ -77,9 +81,9 @@ def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], 
             print(text)
             if strict:
                 raise AssertionError(text)
-            return False
+            return None
     print(f"{name}: correct on {len(cases)} cases, random and extreme (to {ATOL:g}).")
-    return True
+    return True if strict else None
 
 
 def _stacked(fn: Callable) -> Callable:
@@ -89,7 +93,7 @@ def _stacked(fn: Callable) -> Callable:
 
 # ---- notebook 01: the theory --------------------------------------------------------------------------------
 
-def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool:
+def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool | None:
     """fn(p_data, p_g) -> D*(x), elementwise on tensors of density values."""
     a, b = _random((1000,), 1).abs(), _random((1000,), 2).abs()
     tiny = torch.tensor([1e-300, 0.0, 5.0, 1e-12], dtype=torch.float64)
@@ -99,7 +103,7 @@ def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool:
     return run_check("optimal_discriminator", fn, cases, strict)
 
 
-def check_jsd(fn: Callable, strict: bool = False) -> bool:
+def check_jsd(fn: Callable, strict: bool = False) -> bool | None:
     """fn(p, q) -> Jensen-Shannon divergence in nats of two probability vectors (zeros allowed)."""
     p, q = _random((50,), 3).exp(), _random((50,), 4).exp()
     p, q = p / p.sum(), q / q.sum()
@@ -110,14 +114,14 @@ def check_jsd(fn: Callable, strict: bool = False) -> bool:
     return run_check("jsd", fn, cases, strict)
 
 
-def check_game_value(fn: Callable, strict: bool = False) -> bool:
+def check_game_value(fn: Callable, strict: bool = False) -> bool | None:
     """fn(jsd) -> C(G) = max_D V(D, G), the game's value at the optimal D for a given JSD(p_data || p_g)."""
     values = torch.tensor([0.0, 0.1, 0.5, math.log(2)], dtype=torch.float64)
     cases = [((v,), -theory.LOG4 + 2 * v) for v in values]
     return run_check("game_value", fn, cases, strict)
 
 
-def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool:
+def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool | None:
     """fn(x, y, lr) -> (x', y'): one simultaneous gradient step on f = x y (x descends, y ascends)."""
     cases = []
     for seed, lr in ((5, 0.1), (6, 0.5), (7, 1e-3)):
@@ -134,19 +138,19 @@ def _logit_cases(fn_ref: Callable) -> list[tuple[tuple, torch.Tensor]]:
     return [((l,), fn_ref(l)) for l in logits]
 
 
-def check_non_saturating_loss(fn: Callable, strict: bool = False) -> bool:
+def check_non_saturating_loss(fn: Callable, strict: bool = False) -> bool | None:
     """fn(fake_logits) -> -mean log D(G(z)), stable at any logit."""
     return run_check("non_saturating_loss", fn, _logit_cases(lambda l: generator_loss(l, "non_saturating")), strict)
 
 
-def check_generator_gradients(fn: Callable, strict: bool = False) -> bool:
+def check_generator_gradients(fn: Callable, strict: bool = False) -> bool | None:
     """fn(logits) -> (d/dl log(1 - sigmoid(l)), d/dl -log sigmoid(l)): the two G losses' gradients, per logit."""
     def reference(l):
         return torch.stack([-torch.sigmoid(l), torch.sigmoid(l) - 1])
     return run_check("generator_gradients", _stacked(fn), _logit_cases(reference), strict)
 
 
-def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool:
+def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool | None:
     """fn(real_logits, fake_logits, real_label) -> BCE(D(x), real_label) + BCE(D(G(z)), 0), stable at any logit."""
     cases = []
     for real, fake in ((_random((128,), 9, 3.0), _random((128,), 10, 3.0)),
@@ -157,7 +161,7 @@ def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool:
     return run_check("discriminator_loss", fn, cases, strict)
 
 
-def check_bce(fn: Callable, strict: bool = False) -> bool:
+def check_bce(fn: Callable, strict: bool = False) -> bool | None:
     """fn(logits, target) -> mean binary cross-entropy from logits, stable at any logit."""
     cases = [((l, t), bce_with_logits(l, t)) for (l,), _ in _logit_cases(lambda l: l) for t in (0.0, 0.9, 1.0)]
     return run_check("bce", fn, cases, strict)
@@ -178,17 +182,17 @@ def _size_cases(transposed: bool) -> list[tuple[tuple, torch.Tensor]]:
     return cases
 
 
-def check_conv_output_size(fn: Callable, strict: bool = False) -> bool:
+def check_conv_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a Conv2d's output, compared with PyTorch's layer."""
     return run_check("conv_output_size", fn, _size_cases(False), strict)
 
 
-def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool:
+def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a ConvTranspose2d's output, compared with PyTorch's layer."""
     return run_check("conv_transpose_output_size", fn, _size_cases(True), strict)
 
 
-def check_generator_block(fn: Callable, strict: bool = False) -> bool:
+def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
     """fn(c_in, c_out) -> a DCGAN generator block: doubles the side, c_in -> c_out channels, BatchNorm, ReLU."""
     from dcgan_utils.engine.models import count_parameters
 
@@ -208,7 +212,7 @@ def check_generator_block(fn: Callable, strict: bool = False) -> bool:
     return run_check("generator_block (shape N, C, H, W and parameter count)", describe, cases, strict)
 
 
-def check_parameter_count(fn: Callable, strict: bool = False) -> bool:
+def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
     """fn(c_in, c_out, kernel) -> parameters of ConvTranspose2d(c_in, c_out, kernel, bias=False) + BatchNorm2d(c_out)."""
     cases = []
     for c_in, c_out, k in ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3)):
@@ -220,7 +224,7 @@ def check_parameter_count(fn: Callable, strict: bool = False) -> bool:
 
 # ---- notebook 04: training on MNIST -------------------------------------------------------------------------
 
-def check_to_model_range(fn: Callable, strict: bool = False) -> bool:
+def check_to_model_range(fn: Callable, strict: bool = False) -> bool | None:
     """fn(uint8 images) -> float images in [-1, 1]: 0 -> -1, 255 -> 1, linear between."""
     from dcgan_utils.engine.data import to_model_range
 
@@ -229,7 +233,7 @@ def check_to_model_range(fn: Callable, strict: bool = False) -> bool:
     return run_check("to_model_range", fn, [((x.clone(),), to_model_range(x).double()) for x in (every, batch)], strict)
 
 
-def check_slerp(fn: Callable, strict: bool = False) -> bool:
+def check_slerp(fn: Callable, strict: bool = False) -> bool | None:
     """fn(z0, z1, t) -> spherical interpolation between noise vectors (..., d) at fraction t."""
     from dcgan_utils.course.latent import slerp
 
@@ -240,7 +244,7 @@ def check_slerp(fn: Callable, strict: bool = False) -> bool:
     return run_check("slerp", fn, cases, strict)
 
 
-def check_class_shares(fn: Callable, strict: bool = False) -> bool:
+def check_class_shares(fn: Callable, strict: bool = False) -> bool | None:
     """fn(labels, num_classes) -> (num_classes,) share of the labels in each class (zeros for absent classes)."""
     labels = torch.randint(0, 10, (1000,), generator=torch.Generator().manual_seed(16))
     collapsed = torch.tensor([1, 1, 1, 7, 1, 1, 7, 1])  # a mode-collapsed generator's digits
@@ -252,7 +256,7 @@ def check_class_shares(fn: Callable, strict: bool = False) -> bool:
     return run_check("class_shares", fn, cases, strict)
 
 
-def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool:
+def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool | None:
     """fn(queries (N, C, H, W), references (M, C, H, W)) -> (N,) index of each query's nearest reference (pixels, L2)."""
     refs = _random((50, 1, 8, 8), 17)
     queries = _random((20, 1, 8, 8), 18)
@@ -267,7 +271,7 @@ def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool:
 
 # ---- notebook 05: CIFAR-10 and CUDA -------------------------------------------------------------------------
 
-def check_dataset_memory(fn: Callable, strict: bool = False) -> bool:
+def check_dataset_memory(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, channels, side, bytes_per_value) -> MiB (2**20 bytes) that n images of that shape take."""
     shapes = ((50000, 3, 32, 1), (50000, 3, 32, 4), (60000, 1, 28, 1), (202599, 3, 64, 2))
     cases = [((n, c, side, b), torch.tensor(n * c * side * side * b / 2**20, dtype=torch.float64))
@@ -275,14 +279,14 @@ def check_dataset_memory(fn: Callable, strict: bool = False) -> bool:
     return run_check("dataset_memory", fn, cases, strict)
 
 
-def check_amdahl(fn: Callable, strict: bool = False) -> bool:
+def check_amdahl(fn: Callable, strict: bool = False) -> bool | None:
     """fn(fraction, speedup) -> overall speed-up when `fraction` of a step's time gets `speedup` times faster."""
     f = torch.tensor([0.0, 0.25, 0.6, 0.9, 1.0], dtype=torch.float64)
     cases = [((f, s), 1 / ((1 - f) + f / s)) for s in (1.0, 1.5, 4.0)]
     return run_check("amdahl", fn, cases, strict)
 
 
-def check_images_per_second(fn: Callable, strict: bool = False) -> bool:
+def check_images_per_second(fn: Callable, strict: bool = False) -> bool | None:
     """fn(batch_size, steps, milliseconds) -> images per second, from a CUDA event timing in milliseconds."""
     cases = [((b, s, ms), torch.tensor(b * s / (ms / 1000), dtype=torch.float64))
              for b, s, ms in ((128, 50, 812.5), (64, 200, 10.0), (1, 1, 1000.0))]

@@ -18,6 +18,13 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
     fig, axes = plt.subplots(1, len(snaps), figsize=(3.2 * len(snaps), 3.0), squeeze=False)
     where = d_grid_points(result.config.problem)
     bce = result.config.loss in BCE_KINDS
+    if bce:  # one colour scale for every panel: D(x) in [0, 1], 1/2 in the middle
+        levels = torch.linspace(0, 1, 11).tolist()
+    else:  # raw critic scores: one scale spanning every snapshot
+        low = min(s["d_grid"].min().item() for s in snaps)
+        high = max(s["d_grid"].max().item() for s in snaps)
+        levels = torch.linspace(low, max(high, low + 1e-6), 11).tolist()
+    shading = None
     for ax, snap in zip(axes[0], snaps):
         d = torch.sigmoid(snap["d_grid"]) if bce else snap["d_grid"]
         if result.config.problem == "1d":
@@ -34,8 +41,8 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
             caption = ""
         else:
             n = int(len(where) ** 0.5)
-            ax.contourf(where[:, 0].view(n, n), where[:, 1].view(n, n), d.view(n, n), levels=12, cmap="RdBu_r",
-                        alpha=0.5)
+            shading = ax.contourf(where[:, 0].view(n, n), where[:, 1].view(n, n), d.view(n, n), levels=levels,
+                                  cmap="RdBu_r", alpha=0.5)
             ax.scatter(*snap["samples"].T, s=1, alpha=0.3, color="C0")
             ax.scatter(*ring_centres().T, marker="x", color="k", s=25)
             ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
@@ -46,6 +53,9 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
         axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title or f"{result.config.problem}: loss {result.config.loss}", fontsize=10)
     fig.tight_layout()
+    if shading is not None:  # the ring: one colourbar for the shared scale
+        fig.colorbar(shading, ax=axes[0].tolist(), shrink=0.8, pad=0.02).set_label("D(x)" if bce else "D(x) raw",
+                                                                                   fontsize=8)
     return fig
 
 
@@ -132,23 +142,27 @@ def plot_class_shares(shares: dict[str, list[float]], classes: list[str] | tuple
     ax.axhline(1 / len(classes), color="grey", lw=0.8, ls="--", label="uniform")
     ax.set_xticks(range(len(classes)), [c.split(" - ")[0] for c in classes])
     ax.set(ylabel="share of images", title=title)
-    ax.legend(fontsize=8, ncols=len(shares) + 1)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the bars, never on them
     fig.tight_layout()
     return fig
 
 
 def plot_neighbours(samples: torch.Tensor, neighbours: torch.Tensor, distances: torch.Tensor) -> plt.Figure:
-    """Top row: generated images; bottom row: the nearest training image of each, with the pixel distance."""
+    """Top row: generated images; bottom row: the nearest training image of each, with the pixel distance below it."""
     n = len(samples)
-    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.6), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.1 * n + 0.9, 2.9), squeeze=False)
     for i in range(n):
         for row, image in ((0, samples[i]), (1, neighbours[i])):
-            axes[row][i].imshow(((image.float().cpu() + 1) / 2).clamp(0, 1).permute(1, 2, 0).squeeze(-1),
-                                cmap="gray", vmin=0, vmax=1)
-            axes[row][i].set_axis_off()
-        axes[1][i].set_title(f"{distances[i]:.1f}", fontsize=8)
-    axes[0][0].set_title("generated", fontsize=8, loc="left")
-    fig.suptitle("generated (top) and the nearest of the training images (bottom, pixel distance)", fontsize=9)
+            ax = axes[row][i]
+            ax.imshow(((image.float().cpu() + 1) / 2).clamp(0, 1).permute(1, 2, 0).squeeze(-1),
+                      cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.spines[:].set_visible(False)
+        axes[1][i].set_xlabel(f"{distances[i]:.1f}", fontsize=8)  # below its own image, clear of the top row
+    axes[0][0].set_ylabel("generated", fontsize=8)
+    axes[1][0].set_ylabel("nearest\ntraining", fontsize=8)
+    fig.suptitle("generated (top) and the nearest of the training images (bottom, pixel distance below)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -7,6 +7,8 @@ norm about 10 / sqrt(2)). Spherical interpolation (slerp) keeps the norm and sta
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
@@ -60,33 +62,56 @@ def latent_figure(draw: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor
     show_images(draw(interpolation(z0, z1, steps)), steps, "slerp from z0 (left) to z1 (right)", top)
     sweep = coordinate_sweep(point, coordinate, torch.linspace(-3, 3, steps))
     here = coordinate_sweep(point, coordinate, torch.tensor([value]))
-    show_images(draw(here), 1, f"t = {t:.2f}, z[{coordinate}] = {value:+.1f}", left)
+    show_images(draw(here), 1, f"t = {t:.2f}, z[{coordinate}] = {value:+.2f}", left)
     show_images(draw(sweep), steps, f"z[{coordinate}] from -3 to +3 at t = {t:.2f}", right)
     fig.tight_layout()
     return fig
 
 
-def latent_explorer(draw: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor):
-    """Sliders for t (between z0 and z1), a coordinate and its value; returns an ipywidgets VBox.
+def latent_explorer(draw: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor,
+                    t: float = 0.5, coordinate: int = 0):
+    """Sliders for t (between z0 and z1), a coordinate and its value, above the figure they draw; an ipywidgets VBox.
 
-    `draw` maps noise (N, d) to images (N, C, H, W) in [-1, 1], for example `lambda z: generate(state, z)`.
+    `draw` maps noise (N, d) to images (N, C, H, W) in [-1, 1], for example `lambda z: generate(state, z)`. The value
+    starts at the coordinate's own value at t, so the first figure shows the path's own point. Displayed, the box
+    also carries its current figure as a PNG and a one-line description: a viewer that cannot run widgets (a code
+    host, a notebook opened without its widget state) shows that figure instead of the widget's class name.
     """
     import ipywidgets as widgets  # imported here: the rest of the package works without a front end
 
-    t = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.05, description="t", continuous_update=False)
-    coordinate = widgets.IntSlider(value=0, min=0, max=z0.shape[-1] - 1, description="coordinate",
+    class Explorer(widgets.VBox):
+        png = b""  # the figure last drawn, for viewers without widgets
+
+        def __repr__(self) -> str:
+            return ("latent explorer: sliders t, coordinate and value, above the figure they draw "
+                    "(run the notebook to move them)")
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if self.png:
+                bundle["image/png"] = base64.b64encode(self.png).decode("ascii")
+            return bundle
+
+    start = float(slerp(z0, z1, t)[coordinate])
+    t = widgets.FloatSlider(value=t, min=0, max=1, step=0.05, description="t", continuous_update=False)
+    coordinate = widgets.IntSlider(value=coordinate, min=0, max=z0.shape[-1] - 1, description="coordinate",
                                    continuous_update=False)
-    value = widgets.FloatSlider(value=float(z0[0]), min=-3, max=3, step=0.25, description="value",
+    value = widgets.FloatSlider(value=round(start, 2), min=-3, max=3, step=0.01, description="value",
                                 continuous_update=False)
     out = widgets.Output()
+    box = Explorer([widgets.HBox([t, coordinate, value]), out])
 
     def redraw(_change=None) -> None:
+        fig = latent_figure(draw, z0, z1, t.value, coordinate.value, value.value)
+        picture = io.BytesIO()
+        fig.savefig(picture, format="png", bbox_inches="tight")
+        box.png = picture.getvalue()
         out.clear_output(wait=True)
         with out:
-            latent_figure(draw, z0, z1, t.value, coordinate.value, value.value)
-            plt.show()
+            plt.show()  # shows fig (inline backends) and closes it
+        plt.close(fig)
 
     for w in (t, coordinate, value):
         w.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([t, coordinate, value]), out])
+    return box

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from dcgan_utils.engine.run_state import STATS, GANState
+from dcgan_utils.engine.data import to_uint8
+from dcgan_utils.engine.run_state import STATS, GANState, generate
 
 
 def smooth(values: list[float], window: int) -> torch.Tensor:
@@ -31,6 +32,16 @@ def grid_image(images: torch.Tensor, nrow: int = 8) -> torch.Tensor:
     return (grid * 255).round().to(torch.uint8).permute(1, 2, 0)
 
 
+def run_grids(state: GANState) -> list[tuple[int, torch.Tensor]]:
+    """The run's fixed-noise grids [(step, uint8 images)], ending with the grid of its current step: a run saved by an
+    older version of the engine may end on an earlier grid, so that last one is drawn here from the loaded weights."""
+    grids = list(state.grids)
+    if state.step and (not grids or grids[-1][0] != state.step):
+        with torch.no_grad():
+            grids.append((state.step, to_uint8(generate(state, state.fixed_noise, state.fixed_labels)).cpu()))
+    return grids
+
+
 def training_figure(state: GANState, window: int = 25, nrow: int = 8) -> plt.Figure:
     """Losses, D(x) and D(G(z)), and the latest fixed-noise grid of a run, side by side."""
     h = state.history
@@ -42,8 +53,9 @@ def training_figure(state: GANState, window: int = 25, nrow: int = 8) -> plt.Fig
     outputs.axhline(0.5, color="grey", lw=0.5, ls="--")
     for ax in (losses, outputs):
         ax.legend(fontsize=8, loc="upper right")
-    if state.grids:
-        step, images = state.grids[-1]
+    grids = run_grids(state)
+    if grids:
+        step, images = grids[-1]
         grid.imshow(grid_image(images, nrow).numpy())
         grid.set_title(f"fixed noise, step {step}", fontsize=10)
     grid.set_axis_off()
@@ -84,11 +96,16 @@ class LiveView:
 
 
 def save_gif(grids: list[tuple[int, torch.Tensor]], path: str | os.PathLike, nrow: int = 8,
-             ms_per_frame: int = 200, hold_last: int = 5) -> Path:
-    """Write the fixed-noise grids of a run [(step, uint8 images)] as an animated GIF; the last frame stays longer."""
+             ms_per_frame: int = 200, hold_last: int = 5, min_width: int = 600) -> Path:
+    """Write the fixed-noise grids of a run [(step, uint8 images)] as an animated GIF; the last frame stays longer.
+
+    Each frame is enlarged by a whole factor (every pixel a square block, no blur) to at least min_width pixels.
+    """
     if not grids:
         raise ValueError("no grids to animate: train with sample_every smaller than the number of steps")
-    frames = [Image.fromarray(grid_image(images, nrow).numpy()) for _, images in grids]
+    pictures = [grid_image(images, nrow) for _, images in grids]
+    scale = max(1, -(-min_width // pictures[0].shape[1]))  # ceil(min_width / width)
+    frames = [Image.fromarray(p.repeat_interleave(scale, 0).repeat_interleave(scale, 1).numpy()) for p in pictures]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * (1 + hold_last)]  # Pillow merges repeated frames
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

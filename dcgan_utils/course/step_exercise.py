@@ -131,10 +131,13 @@ def diagnose(step: Step) -> tuple[str, str]:
                          f"update first, then G's through the updated D) and the losses (notebook 02).")
 
 
-def check_train_step(step: Step, strict: bool = False) -> bool:
-    """Run the learner's step against the package's; print the verdict (and the likely mistake)."""
+def check_train_step(step: Step, strict: bool = False) -> bool | None:
+    """Run the learner's step against the package's; print the verdict (and the likely mistake).
+
+    Like the other checks (exercises.run_check): True or AssertionError when strict, else None.
+    """
     verdict, message = diagnose(step)
     print(f"train_step: {message}")
     if strict and verdict != "correct":
         raise AssertionError(f"train_step: {message}")
-    return verdict == "correct"
+    return True if strict else None

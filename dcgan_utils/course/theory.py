@@ -1,4 +1,5 @@
-"""The GAN game in closed form on 1-D densities: D*, the value V(D, G), KL and Jensen-Shannon divergences.
+"""The GAN game in closed form on 1-D densities: D* (BCE, smoothed labels, least squares, hinge), the value
+V(D, G), KL and Jensen-Shannon divergences.
 
 Everything works on densities evaluated on an evenly spaced grid of x values (float64), and integrals are
 Riemann sums over that grid, so the results can be compared with closed forms and with trained networks.
@@ -81,8 +82,8 @@ def optimal_value(p_data: torch.Tensor, p_g: torch.Tensor, dx: float) -> torch.T
 
 
 def kl(p: torch.Tensor, q: torch.Tensor, dx: float = 1.0) -> torch.Tensor:
-    """KL(p || q) = sum p log(p / q) (times dx for densities; dx = 1 for probability vectors)."""
-    return (_xlogy(p, p) - _xlogy(p, q)).sum() * dx
+    """KL(p || q) = sum p log(p / q) over the last axis (times dx for densities; dx = 1 for probability vectors)."""
+    return (_xlogy(p, p) - _xlogy(p, q)).sum(-1) * dx
 
 
 def jsd(p: torch.Tensor, q: torch.Tensor, dx: float = 1.0) -> torch.Tensor:
@@ -97,3 +98,16 @@ def smoothed_optimal_discriminator(
     """The D minimising BCE with targets real_label on data and fake_label on fakes: (r p_data + f p_g) / (p_data + p_g)."""
     total = (p_data + p_g).clamp_min(torch.finfo(p_data.dtype).tiny)
     return (real_label * p_data + fake_label * p_g) / total
+
+
+def least_squares_optimal_discriminator(
+    p_data: torch.Tensor, p_g: torch.Tensor, a: float = 0.0, b: float = 1.0
+) -> torch.Tensor:
+    """The D minimising 1/2 E_data[(D - b)^2] + 1/2 E_g[(D - a)^2]: (b p_data + a p_g) / (p_data + p_g) (Mao et al.)."""
+    total = (p_data + p_g).clamp_min(torch.finfo(p_data.dtype).tiny)
+    return (b * p_data + a * p_g) / total
+
+
+def hinge_optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
+    """The D minimising E_data[max(0, 1 - D)] + E_g[max(0, 1 + D)]: sign(p_data - p_g) (anything in [-1, 1] on ties)."""
+    return torch.sign(p_data - p_g)

@@ -6,6 +6,7 @@ here is the one the image notebooks train with.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from dcgan_utils.engine.losses import discriminator_loss, generator_loss
 from dcgan_utils.course.theory import Mixture1D
 
 PROBLEMS = ("1d", "ring")
+OPTIMIZERS = ("adam", "rmsprop")
 ONE_D = Mixture1D(means=(-2.0, 2.0), stds=(0.4, 0.4))  # the 1-D data density: two well separated bumps
 RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.05  # 8 Gaussians on a circle of radius 2 (Metz et al., 2017)
 
@@ -78,13 +80,14 @@ class ToyConfig:
     steps: int = 2000  # rounds of training (each: d_steps D updates, then g_steps G updates)
     d_steps: int = 1  # discriminator updates per round
     g_steps: int = 1  # generator updates per round (more than 1 lets G chase a fixed D: collapse)
-    lr_g: float = 1e-3  # generator Adam step size
-    lr_d: float = 1e-3  # discriminator Adam step size
+    lr_g: float = 1e-3  # generator step size (Adam or RMSprop)
+    lr_d: float = 1e-3  # discriminator step size (Adam or RMSprop)
     betas: tuple[float, float] = (0.5, 0.999)  # Adam betas, as in DCGAN
+    optimizer: str = "adam"  # "adam" (DCGAN) or "rmsprop" (the WGAN paper's, PyTorch's defaults besides lr)
     batch_size: int = 256  # samples of data and of noise per update
     hidden: int = 64  # width of both MLPs
     latent_dim: int = 2  # size of the noise vector z
-    clip: float = 0.1  # wasserstein only: D's weights clipped to [-clip, clip] (a crude Lipschitz bound)
+    clip: float = 0.1  # wasserstein only: D's weights clipped to [-clip, clip] (D is K-Lipschitz for some K, not 1)
     snapshots: int = 4  # how many times to record G's samples and D's output during training
     num_samples: int = 2000  # samples of G recorded per snapshot (from fixed noise)
     seed: int = 0  # seeds data, noise and initial weights
@@ -97,6 +100,8 @@ class ToyConfig:
         for name in ("steps", "d_steps", "g_steps", "batch_size", "hidden", "latent_dim", "snapshots", "num_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr_g <= 0 or self.lr_d <= 0:
             raise ValueError(f"learning rates must be > 0, got lr_g={self.lr_g}, lr_d={self.lr_d}")
 
@@ -136,13 +141,37 @@ def d_grid_points(problem: str, n: int = 101) -> torch.Tensor:
 
 
 def train_toy(config: ToyConfig) -> ToyResult:
-    """Train a small MLP GAN on a toy problem with the course's losses; takes seconds on a CPU."""
+    """Train a small MLP GAN on a toy problem with the course's losses; takes seconds on a CPU, on one thread.
+
+    Networks this small gain nothing from a second thread and lose a lot when the other core is busy: 750 rounds
+    with k = 5 took 7.7 s on one thread and 143 s on two, on a 2-core Xeon with another process running.
+    """
+    with one_thread():
+        return _train_toy(config)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run PyTorch's CPU operations on one thread inside the block, as many as before after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_toy(config: ToyConfig) -> ToyResult:
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # initial weights; the notebooks seed once with seed_everything too
     dim = 1 if config.problem == "1d" else 2
     G, D = mlp(config.latent_dim, dim, config.hidden), mlp(dim, 1, config.hidden)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
+    if config.optimizer == "rmsprop":  # WGAN (Arjovsky et al., Algorithm 1): no momentum for the critic
+        opt_g = torch.optim.RMSprop(G.parameters(), lr=config.lr_g)
+        opt_d = torch.optim.RMSprop(D.parameters(), lr=config.lr_d)
+    else:
+        opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
+        opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
     fixed_z = torch.randn(config.num_samples, config.latent_dim, generator=gen)
     where = d_grid_points(config.problem)
     record = {round(i * config.steps / config.snapshots) for i in range(1, config.snapshots + 1)}
@@ -179,19 +208,26 @@ def train_toy(config: ToyConfig) -> ToyResult:
     return result
 
 
-def bilinear_game(x0: float, y0: float, lr: float, steps: int, simultaneous: bool = True) -> torch.Tensor:
+def bilinear_game(x0: float, y0: float, lr: float, steps: int, simultaneous: bool = True,
+                  extragradient: bool = False) -> torch.Tensor:
     """Gradient steps on f(x, y) = x y, x descending and y ascending; the path, shape (steps + 1, 2).
 
     simultaneous: both players step from the same (x, y); otherwise y steps after seeing x's new value.
+    extragradient: both players first look ahead with a simultaneous step, then step from (x, y) with the
+    gradients taken at that look-ahead point (Korpelevich, 1976); `simultaneous` is then ignored.
     """
     x = torch.tensor(float(x0), dtype=torch.float64, requires_grad=True)
     y = torch.tensor(float(y0), dtype=torch.float64, requires_grad=True)
     path = [(x.item(), y.item())]
     for _ in range(steps):
         gx, gy = torch.autograd.grad(x * y, (x, y))  # (y, x)
+        if extragradient:
+            x_ahead = (x - lr * gx).detach().requires_grad_()
+            y_ahead = (y + lr * gy).detach().requires_grad_()
+            gx, gy = torch.autograd.grad(x_ahead * y_ahead, (x_ahead, y_ahead))  # the gradients one step ahead
         with torch.no_grad():
             x -= lr * gx  # x minimises x y
-        if not simultaneous:
+        if not simultaneous and not extragradient:
             gy = torch.autograd.grad(x * y, y)[0]  # y sees x's new value
         with torch.no_grad():
             y += lr * gy  # y maximises x y

@@ -37,9 +37,10 @@ class TrainConfig:
     image_size: int = knob(28, "image side the models are built for: 28, 32 or 64")
     channels: int = knob(0, "image channels; 0 means the dataset's own (MNIST 1, otherwise 3)")
     latent_dim: int = knob(100, "length of the noise vector z (Radford et al.: 100)")
-    g_width: int = knob(32, "generator feature maps in its last hidden layer (PyTorch's examples: 64; 32 is half "
-                            "the compute on a CPU)")
-    d_width: int = knob(32, "discriminator feature maps in its first layer (PyTorch's examples: 64; 32 as for G)")
+    g_width: int = knob(32, "generator feature maps in its last hidden layer (PyTorch's examples/dcgan: 64; Radford "
+                            "et al.'s 64x64 G, 1024 -> 128 channels: 128; 32 is half the compute on a CPU)")
+    d_width: int = knob(32, "discriminator feature maps in its first layer (PyTorch's examples/dcgan: 64; Radford et "
+                            "al.'s code: 128; 32 as for G)")
     num_classes: int = knob(0, "0: unconditional; n > 0: G and D also see the class label (conditional DCGAN)")
     loss: str = knob("non_saturating", "minimax, non_saturating, least_squares, hinge or wasserstein")
     real_label: float = knob(1.0, "target for real images in D's BCE; 0.9 is one-sided label smoothing")
@@ -54,7 +55,8 @@ class TrainConfig:
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
     d_lr: float = knob(2e-4, "Adam step size of the discriminator (Radford et al.: same as G)")
     beta1: float = knob(0.5, "Adam momentum; Radford et al. lower it from 0.9 to 0.5 for stability")
-    beta2: float = knob(0.999, "Adam second-moment decay (PyTorch's default, kept by its DCGAN example)")
+    beta2: float = knob(0.999, "Adam second-moment decay (Adam's default, kept by PyTorch's DCGAN example and by "
+                               "Radford et al.'s code; the paper does not state it)")
     ema: float = knob(0.0, "decay of a moving average of G's weights used for samples; 0 turns it off")
     epochs: int = knob(20, "passes over the training set")
     max_steps: int = knob(0, "stop after this many generator steps in total; 0 means no limit")

@@ -4,12 +4,15 @@
 and keeps it on the CPU or the GPU. `ImageData.batches` then serves shuffled batches scaled to [-1, 1] by
 indexing that tensor: no PIL, no workers and no per-image work in the training loop.
 
-The data root is the `root` argument, else the environment variable DCGAN_DATA_DIR, else `<repo>/data`.
+The data root is the `root` argument, else the environment variable DCGAN_DATA_DIR, else the checkout's `data/`
+when the package runs from a checkout, else a per-user folder (`~/.local/share/dcgan-course` on Linux, its
+equivalent on macOS and Windows) for a pip-installed package, where site-packages is no place for downloads.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,24 @@ from torchvision.transforms.v2 import functional as TF
 
 from dcgan_utils.engine.config import DATASETS, NATIVE, SIZES
 
-REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root, when the package runs from a checkout
+USER_FOLDER = "dcgan-course"  # the per-user data folder's name
+
+
+def in_checkout() -> bool:
+    """True when the package is imported from the course's repository (an editable install or the source tree)."""
+    return (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "notebooks").is_dir()
+
+
+def user_data_dir() -> Path:
+    """Where a pip-installed package keeps downloads: the platform's per-user data folder."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / USER_FOLDER
 FOLDER_ORDER_SEED = 0  # the fixed shuffle of an ImageFolder tree's images (the same order on every machine)
 
 
@@ -33,11 +53,13 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: the argument, else $DCGAN_DATA_DIR, else <repo>/data."""
+    """The data folder: the argument, else $DCGAN_DATA_DIR, else the checkout's data/, else the user data folder."""
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get("DCGAN_DATA_DIR")
-    return Path(env).expanduser() if env else REPO_DATA
+    if env:
+        return Path(env).expanduser()
+    return CHECKOUT / "data" if in_checkout() else user_data_dir()
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,14 @@ The rules of the paper, and where they live below:
 - no pooling: G upsamples with fractionally-strided (transposed) convolutions, D downsamples with strided ones;
 - no hidden fully-connected layers: z enters G as a 1x1 "image", D ends with a convolution to one logit;
 - BatchNorm everywhere except G's output layer and D's input layer;
-- ReLU in G with Tanh on the output (images live in [-1, 1]); LeakyReLU(0.2) in D;
-- D returns raw logits (N,); the sigmoid lives inside the loss, which keeps it numerically stable.
+- ReLU in G with Tanh on the output (images live in [-1, 1]); LeakyReLU(0.2) in D.
+Not the paper's: D returns raw logits (N,) (the paper's D ends in a sigmoid); the sigmoid lives inside the loss, which
+keeps it numerically stable.
+
+The numbers are PyTorch's examples/dcgan (main.py, and its DCGAN tutorial), not the paper's: 4x4 kernels with stride
+2 and padding 1, z projected by a transposed convolution, width 64 by default. The paper's released code
+(Newmu/dcgan_code) uses 5x5 kernels with stride 2 and padding 2 and a generator of 1024 -> 512 -> 256 -> 128 channels
+for 64x64 images (its Figure 1), which is width 128 here (64x64 G: 8w -> 4w -> 2w -> w).
 
 Conditional DCGAN (num_classes > 0, Mirza and Osindero's conditioning on DCGAN layers): G reads [z, one_hot(y)] as
 its 1x1 input, D reads the image with num_classes extra planes, plane y all ones and the others zero. Both then
@@ -37,7 +43,7 @@ def _plan(image_size: int, channels: int, width: int) -> tuple[int, list[int]]:
     if channels not in CHANNELS:
         raise ValueError(f"channels must be one of {CHANNELS} (grayscale or RGB), got {channels!r}")
     if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer (the paper uses 64), got {width!r}")
+        raise ValueError(f"width must be a positive integer (PyTorch's DCGAN example: 64), got {width!r}")
     s0 = 7 if image_size == 28 else 4
     n_up = (image_size // s0).bit_length() - 1  # number of 2x upsamplings from s0 to image_size
     return s0, [width * 2 ** i for i in reversed(range(n_up))]  # e.g. 64x64: [8w, 4w, 2w, w]
@@ -176,7 +182,8 @@ def _format(x: torch.Tensor) -> torch.memory_format:
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: conv weights ~ N(0, 0.02), BatchNorm scales ~ N(1, 0.02), biases 0."""
+    """DCGAN initialisation: conv weights ~ N(0, 0.02) (the paper, section 4), BatchNorm scales ~ N(1, 0.02) and biases
+    0 (not in the paper's text: its released code and PyTorch's examples/dcgan)."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:

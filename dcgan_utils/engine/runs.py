@@ -1,9 +1,10 @@
 """A run's folder and the shipped releases: one folder per configuration, so a finished run is loaded without
-training, a cut-short one resumed, and a shipped one taken from pretrained/.
+training, a cut-short one resumed, and a shipped one taken from the package's own `dcgan_utils/pretrained/`
+(package data, so a pip-installed package finds them as a checkout does).
 
 A release checkpoint keeps what sampling, evaluation and the notebook's figures need (both networks' weights, the
 fixed noise, the loss history and the fixed-noise grids) and drops the optimiser and random-number states.
-`pretrained/registry.json` lists each file with its sha256, the settings it was trained with, and where; a file
+`dcgan_utils/pretrained/registry.json` lists each file with its sha256, the settings it was trained with, and where; a file
 whose hash does not match is refused. `python -m dcgan_utils export RUN_FOLDER` writes one.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.run_state import GANState, build_state
 from dcgan_utils.engine.training import train_gan
 
-PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+PRETRAINED = Path(str(resources.files("dcgan_utils") / "pretrained"))  # inside the package: a wheel ships it
 
 
 class PretrainedError(ValueError):

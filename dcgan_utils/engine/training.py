@@ -177,6 +177,8 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
     state = build_state(config)
     if resume:
         restore(state, load_checkpoint(out / "checkpoint.pt"))
+        if state.grids and state.grids[-1][0] == state.step and state.step % config.sample_every:
+            state.grids.pop()  # the last session's closing grid, off the schedule: this session draws its own at its end
     if data is None:
         data = load_dataset(config.dataset, config.data_dir, image_size=config.image_size,
                             channels=config.channels, device=state.device)
@@ -254,6 +256,10 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
             raise _out_of_memory(err, config, state.device, f"at step {state.step + 1}") from err
         finally:
             bar.close()
+        if state.step and (not state.grids or state.grids[-1][0] != state.step):
+            # the last step always leaves a grid: a run's final picture is drawn by its final weights
+            grid = generate(state, state.fixed_noise, state.fixed_labels)
+            state.grids.append((state.step, to_uint8(grid).cpu()))
         state.finished = not signalled
         save()  # still inside stop_on_signals: a signal during this last write cannot cut it short
     if signalled:

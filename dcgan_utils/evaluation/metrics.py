@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import sys
+import time
 from pathlib import Path
 
 import torch
@@ -13,12 +11,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from tqdm.auto import tqdm
 
 from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, data_root, load_dataset, to_model_range, to_uint8
 from dcgan_utils.engine.device import seed_everything
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the classifier gives its class >= 0.9
+CLASSIFIER_VERSION = 2  # in each cached classifier's name and file: bump it when the model or its training changes
 
 
 class ImageClassifier(nn.Module):
@@ -61,47 +61,63 @@ class FeatureExtractor(nn.Module):
 
 
 def mnist_classifier(root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                     epochs: int = 2, retrain: bool = False) -> ImageClassifier:
-    """The course's MNIST classifier: loaded from <data root>/classifiers/ if trained before, else trained now."""
-    path = data_root(root) / "classifiers" / f"mnist_cnn_{epochs}ep.pt"
-    if path.exists() and not retrain:
-        return _load_classifier(ImageClassifier(1, 28), path, device)
+                     epochs: int = 2, retrain: bool = False, cache: str | os.PathLike | None = None,
+                     progress: bool = True) -> ImageClassifier:
+    """The course's MNIST classifier: loaded from the cache folder (default <data root>/classifiers/) if trained there
+    before with this version of the recipe, else trained now (with a progress bar) and saved there.
+
+    `.train_seconds` says how long its training took, on the machine that trained it (None for older files)."""
+    path = Path(cache or data_root(root) / "classifiers") / f"mnist_cnn_{epochs}ep_v{CLASSIFIER_VERSION}.pt"
+    if not retrain and (cached := _load_classifier(ImageClassifier(1, 28), path, device)) is not None:
+        return cached
     seed_everything(0)
     train = load_dataset("mnist", root, device=device)
     test = load_dataset("mnist", root, train=False, device=device)
-    return _train_classifier(ImageClassifier(1, 28), train, test, epochs, path, device, flip=False)
+    return _train_classifier(ImageClassifier(1, 28), train, test, epochs, path, device, flip=False, progress=progress)
 
 
 def image_classifier(train: ImageData, test: ImageData, name: str, root: str | os.PathLike | None = None,
-                     device: str | torch.device = "cpu", epochs: int = 10, retrain: bool = False) -> ImageClassifier:
+                     device: str | torch.device = "cpu", epochs: int = 10, retrain: bool = False,
+                     progress: bool = True) -> ImageClassifier:
     """A classifier for any labelled image set (e.g. the CIFAR-10 subset), cached as <root>/classifiers/<name>_...pt.
 
     Trained with random horizontal flips; the test accuracy is saved with the weights and set as `.test_accuracy`.
     The file name holds the image shape, count and epochs, so 32x32 and 64x64 copies of one set never share a file.
     """
     shape = (train.channels, train.image_size, len(train.classes))
-    path = data_root(root) / "classifiers" / f"{name}_{shape[0]}x{shape[1]}px_{len(train)}img_{epochs}ep.pt"
-    if path.exists() and not retrain:
-        return _load_classifier(ImageClassifier(*shape), path, device)
+    path = (data_root(root) / "classifiers"
+            / f"{name}_{shape[0]}x{shape[1]}px_{len(train)}img_{epochs}ep_v{CLASSIFIER_VERSION}.pt")
+    if not retrain and (cached := _load_classifier(ImageClassifier(*shape), path, device)) is not None:
+        return cached
     seed_everything(0)  # before the model is built: its initial weights are part of what is seeded
     model = ImageClassifier(*shape)
-    return _train_classifier(model, train.to(device), test.to(device), epochs, path, device, flip=True)
+    return _train_classifier(model, train.to(device), test.to(device), epochs, path, device, flip=True,
+                             progress=progress)
 
 
-def _load_classifier(model: ImageClassifier, path, device) -> ImageClassifier:
-    """Weights and test accuracy from a cached classifier file."""
+def _load_classifier(model: ImageClassifier, path: Path, device) -> ImageClassifier | None:
+    """Weights and test accuracy from a cached classifier file; None when there is none of this recipe's version."""
+    if not path.is_file():
+        return None
     saved = load_checkpoint(path)
+    if saved.get("version") != CLASSIFIER_VERSION:  # a file renamed by hand, or written by another recipe
+        return None
     model.load_state_dict(saved["model"])
     model.test_accuracy = saved["test_accuracy"]
+    model.train_seconds = saved.get("train_seconds")
     return model.to(device).eval()
 
 
 def _train_classifier(model: ImageClassifier, train: ImageData, test: ImageData, epochs: int, path, device,
-                      flip: bool) -> ImageClassifier:
-    """Adam (1e-3), batches of 128, cross-entropy; save the weights with the test accuracy."""
+                      flip: bool, progress: bool = True) -> ImageClassifier:
+    """Adam (1e-3), batches of 128, cross-entropy, under a progress bar (progress=False: none); save the weights with
+    the test accuracy and the training time."""
+    start = time.perf_counter()
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     order = torch.Generator().manual_seed(0)
+    bar = tqdm(total=epochs * train.num_batches(128), desc=f"training the classifier {Path(path).stem}",
+               disable=not progress, leave=False)  # leave=False: once done, the bar gives way to the caller's summary
     for _ in range(epochs):
         for x, y in train.batches(128, order):
             if flip:  # a mirrored cat is a cat: doubles what a small training set teaches
@@ -110,10 +126,14 @@ def _train_classifier(model: ImageClassifier, train: ImageData, test: ImageData,
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            bar.update(1)
+    bar.close()
     model.eval()
     predicted = classify(model, to_model_range(test.images).split(1000))[1]
     model.test_accuracy = predicted.eq(test.labels.cpu()).float().mean().item()
-    save_checkpoint({"model": model.state_dict(), "test_accuracy": model.test_accuracy}, path)
+    model.train_seconds = time.perf_counter() - start
+    save_checkpoint({"model": model.state_dict(), "test_accuracy": model.test_accuracy, "version": CLASSIFIER_VERSION,
+                     "train_seconds": model.train_seconds}, path)
     return model
 
 
@@ -187,11 +207,36 @@ INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's
 INCEPTION_SHA256 = "6726825d"  # published as the file name's suffix: the first 8 hex digits of its sha256
 
 
-def _inception(path: str | None) -> nn.Module:
-    """torch-fidelity's Inception-v3 (2048 pool features, via torchmetrics) from a weights file, or downloaded."""
+def _inception(path: str) -> nn.Module:
+    """torch-fidelity's Inception-v3 (2048 pool features, via torchmetrics) from a weights file."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path)
+
+
+def _download_inception(expected_sha256: str) -> Path:
+    """torch-fidelity's weights file from torch's hub cache, downloaded there first when missing or damaged.
+
+    torch.hub checks the sha256 prefix before it moves a download into place, so a cut-off or altered file is never
+    kept (and never unpickled); one left by an earlier cut-off download is removed and fetched again.
+    """
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    if cached.is_file() and not sha256(cached).startswith(expected_sha256.lower()):
+        cached.unlink()
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(fe.URL_INCEPTION_V3, str(cached), hash_prefix=expected_sha256.lower(),
+                                           progress=False)
+        except Exception as err:  # offline, cut off, or not the published file: the message says it all
+            raise InceptionUnavailable(
+                f"Inception-v3 weights for FID could not be downloaded ({type(err).__name__}: {err}). Download "
+                f"{INCEPTION_FILE} from the torch-fidelity releases on a machine with a network "
+                f"and pass weights_path= (or set DCGAN_INCEPTION_WEIGHTS)."
+            ) from err
+    return cached
 
 
 def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str | os.PathLike | None = None,
@@ -208,23 +253,15 @@ def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str |
     path = weights_path or os.environ.get("DCGAN_INCEPTION_WEIGHTS")
     if path is not None and not Path(path).is_file():
         raise InceptionUnavailable(f"no Inception weights at {path}: give the path of torch-fidelity's {INCEPTION_FILE}")
-    if path is not None and not sha256(path).startswith(weights_sha256.lower()):
+    if path is None:
+        path = _download_inception(weights_sha256)  # verified before it is kept, so never unpickled unless it matches
+    elif not sha256(path).startswith(weights_sha256.lower()):
         raise InceptionUnavailable(
             f"{path} is not the expected Inception weights file (its sha256 does not start with {weights_sha256}); "
             f"it was not loaded, because loading it would unpickle arbitrary code. Download {INCEPTION_FILE} from "
             f"torch-fidelity's releases again"
         )
-    captured = io.StringIO()  # torch.hub's "Downloading ... to <this machine's cache>" and its progress
-    try:
-        with contextlib.redirect_stderr(captured):
-            inception = _inception(str(path) if path else None)
-    except Exception as err:  # torch-fidelity downloads the weights here; offline this fails (the error says it all)
-        raise InceptionUnavailable(
-            f"Inception-v3 weights for FID could not be downloaded ({type(err).__name__}: {err}). Download "
-            f"{INCEPTION_FILE} from the torch-fidelity releases on a machine with a network "
-            f"and pass weights_path= (or set DCGAN_INCEPTION_WEIGHTS)."
-        ) from err
-    sys.stderr.write(captured.getvalue())  # a download that worked: its messages, once it is done
+    inception = _inception(str(path))
     subset = min(1000, len(real), len(fake))
     # normalize=False: the images go in as uint8, what torch-fidelity's extractor takes (torchmetrics converts
     # floats only for its own built-in network, not for a module handed to it)

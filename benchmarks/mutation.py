@@ -1,0 +1,157 @@
+"""Mutation testing: plant one defect at a time in a copy of the package and count the defects some test catches.
+
+    python benchmarks/mutation.py            # every mutant (make mutation); prints a table and the score
+    python benchmarks/mutation.py --list     # the mutants, without running anything
+
+Each mutant is a small edit a real bug could make (a flipped sign, a skipped line, a wrong constant, a swapped
+argument), applied to a copy of the working tree; the tests named for it run against that copy (PYTHONPATH puts the
+copy first), and the mutant is *killed* when they fail. A mutant that survives is a test the suite is missing. The
+tests run are the fast ones of the module the mutant touches (never `slow`); real data are used where the tests
+find them (DCGAN_DATA_DIR), as in CI. The list is curated, not generated: every line is a defect that matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    path: str  # file in the repository
+    old: str  # exact text, found exactly once
+    new: str  # what it becomes
+    what: str  # the defect, in words
+    tests: tuple[str, ...]  # test files that should catch it
+
+
+E = "dcgan_utils/engine/"
+M = [
+    Mutant(E + "losses.py", "return bce_with_logits(fake_logits, 1.0)", "return bce_with_logits(fake_logits, 0.0)",
+           "non-saturating G loss with target 0", ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "bce_with_logits(real_logits, real_label) + bce_with_logits(fake_logits, 0.0)",
+           "bce_with_logits(real_logits, 0.0) + bce_with_logits(fake_logits, real_label)",
+           "D's labels flipped", ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "return -bce_with_logits(fake_logits, 0.0)", "return bce_with_logits(fake_logits, 0.0)",
+           "minimax G loss with its sign flipped", ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()",
+           "F.relu(1 + real_logits).mean() + F.relu(1 - fake_logits).mean()", "hinge margins on the wrong sides",
+           ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "return fake_logits.mean() - real_logits.mean()",
+           "return real_logits.mean() - fake_logits.mean()", "Wasserstein critic loss sign flipped",
+           ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "0.5 * (real_logits - 1).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()",
+           "0.5 * (real_logits - 1).pow(2).mean() + 0.5 * (fake_logits - 1).pow(2).mean()",
+           "least-squares D pulls fakes to 1", ("tests/test_losses.py",)),
+    Mutant(E + "losses.py", "(target * F.softplus(-logits) + (1.0 - target) * F.softplus(logits)).mean()",
+           "(target * F.softplus(logits) + (1.0 - target) * F.softplus(-logits)).mean()",
+           "BCE with softplus arguments swapped", ("tests/test_losses.py",)),
+    Mutant(E + "training.py", "fake_logits = state.d_run(fake.detach(), y)", "fake_logits = state.d_run(fake, y)",
+           "fakes not detached in D's step", ("tests/test_training.py",)),
+    Mutant(E + "training.py", "    state.opt_g.zero_grad(set_to_none=True)\n", "",
+           "G's gradients never zeroed", ("tests/test_training.py",)),
+    Mutant(E + "training.py", "    state.opt_d.zero_grad(set_to_none=True)\n", "",
+           "D's gradients never zeroed", ("tests/test_training.py",)),
+    Mutant(E + "training.py", "    for batch, batch_labels in chunks:\n        fake, d_stats",
+           "    for batch, batch_labels in list(chunks)[-1:]:\n        fake, d_stats",
+           "only one of the k D steps runs", ("tests/test_training.py",)),
+    Mutant(E + "training.py", "        state.ema.update_parameters(state.G)\n", "        pass\n",
+           "EMA never updated", ("tests/test_training.py",)),
+    Mutant(E + "penalties.py", "return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()",
+           "return grad.flatten(1).norm(dim=1).pow(2).mean()", "gradient penalty towards norm 0, not 1",
+           ("tests/test_penalties.py",)),
+    Mutant(E + "penalties.py", "return grad.flatten(1).pow(2).sum(1).mean()",
+           "return grad.flatten(1).abs().sum(1).mean()", "R1 with the L1 norm", ("tests/test_penalties.py",)),
+    Mutant(E + "data.py", "return images.to(torch.float32).div_(127.5).sub_(1.0)",
+           "return images.to(torch.float32).div_(255.0).sub_(1.0)", "pixels scaled to [-1, 0]",
+           ("tests/test_data.py",)),
+    Mutant(E + "data.py", "return ImageData(images[order].contiguous(), labels[order], tuple(tree.classes))",
+           "return ImageData(images.contiguous(), labels, tuple(tree.classes))",
+           "ImageFolder left in class order", ("tests/test_data.py",)),
+    Mutant(E + "models.py", "nn.init.normal_(module.weight, 0.0, 0.02)", "nn.init.normal_(module.weight, 0.0, 0.2)",
+           "conv weights initialised 10x too wide", ("tests/test_models.py",)),
+    Mutant(E + "models.py", "            nn.Tanh(),", "            nn.Identity(),",
+           "generator without its output Tanh", ("tests/test_models.py",)),
+    Mutant(E + "checkpoint.py", "    set_rng_states(payload[\"rng\"])\n", "",
+           "resume without the saved random states", ("tests/test_checkpoint.py", "tests/test_training.py")),
+    Mutant(E + "runs.py", "    if sha256(path) != entry[\"sha256\"]:", "    if False:",
+           "a release whose hash does not match is used", ("tests/test_pretrained.py",)),
+    Mutant(E + "lock.py", "        os.kill(int(pid), 0)", "        pass",
+           "a dead writer's lock taken for a live one", ("tests/test_runs.py", "tests/test_reliability.py")),
+    Mutant("dcgan_utils/course/theory.py", "return 0.5 * kl(p, m, dx) + 0.5 * kl(q, m, dx)",
+           "return kl(p, m, dx) + kl(q, m, dx)", "JSD without its halves", ("tests/test_theory.py",)),
+    Mutant("dcgan_utils/evaluation/metrics.py", "        fid.update(batch, real=False)",
+           "        fid.update(batch, real=True)", "Frechet distance fed the fakes as real",
+           ("tests/test_metrics.py",)),
+]
+
+
+def copy_tree(target: Path) -> None:
+    """The working tree's files (tracked and untracked, not ignored) into target."""
+    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\n")
+    for name in filter(None, names):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def run(mutant: Mutant, tree: Path) -> tuple[bool, float, str]:
+    """Apply the mutant in tree, run its tests, undo it; (killed, seconds, last line of pytest's output)."""
+    path = tree / mutant.path
+    original = path.read_text()
+    if original.count(mutant.old) != 1:
+        raise SystemExit(f"{mutant.path}: the mutant's text is found {original.count(mutant.old)} times, not once: "
+                         f"update the mutant to the code\n{mutant.old!r}")
+    path.write_text(original.replace(mutant.old, mutant.new))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+    start = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+                               *mutant.tests], cwd=tree, env=env, capture_output=True, text=True, timeout=1200)
+    finally:
+        path.write_text(original)
+    last = (done.stdout.strip().splitlines() or [""])[-1]
+    return done.returncode != 0, time.perf_counter() - start, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("-k", default="", help="only mutants whose description contains this text")
+    args = parser.parse_args()
+    mutants = [m for m in M if args.k in m.what]
+    if args.list:
+        for m in mutants:
+            print(f"{m.path:40s} {m.what}")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        tree = Path(folder)
+        copy_tree(tree)
+        files = tuple(sorted({t for m in mutants for t in m.tests}))
+        failed, seconds, last = run(Mutant(M[0].path, M[0].old, M[0].old, "no change", files), tree)
+        if failed:  # every mutant would count as killed
+            raise SystemExit(f"the unmutated tree fails its own tests ({last}): fix that first")
+        print(f"unmutated: {', '.join(f.split('/')[-1] for f in files)} pass ({seconds:.0f} s)\n")
+        killed = 0
+        print(f"{'mutant':48s} {'file':34s} {'result':9s} {'s':>5s}  tests")
+        for m in mutants:
+            dead, seconds, last = run(m, tree)
+            killed += dead
+            print(f"{m.what:48s} {m.path.split('/')[-1]:34s} {'killed' if dead else 'SURVIVED':9s} {seconds:5.0f}  "
+                  f"{', '.join(t.split('/')[-1] for t in m.tests)}: {last}", flush=True)
+    print(f"\nmutation score: {killed}/{len(mutants)} killed ({100 * killed / len(mutants):.0f}%)")
+
+
+if __name__ == "__main__":
+    main()
