@@ -121,4 +121,3 @@ def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_t
     printed = "\n".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert re.search(r"^pretrained: 9,360 steps", printed, re.M), "notebook 04 did not load the shipped main run"
     assert re.search(r"^pretrained: 4,680 steps", printed, re.M), "notebook 04 did not load the shipped conditional run"
-    assert {"mnist-c750c8815215", "mnist-ebc28a386aba"} <= {p.name for p in (work / "runs").iterdir()}  # learner's folder
