@@ -14,6 +14,10 @@ from dcgan_utils.engine.checkpoint import load_checkpoint
 from dcgan_utils.engine.distributed import device_for_rank, shard
 from helpers import image_folder, tiny_data
 
+# Several processes: not in `make floors`. On the floors (torch 2.6.0, Python 3.10) a resumed two-rank CLI run once
+# wrote its checkpoint and then never exited (seen 2026-11-30; not yet understood), so only the pinned torch runs these.
+pytestmark = pytest.mark.slow
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 TINY = ["--dataset", "folder", "--image-size", 32, "--g-width", 4, "--d-width", 4, "--epochs", 1, "--device", "cpu",
         "--sample-every", 2]

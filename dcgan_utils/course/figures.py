@@ -26,14 +26,15 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
         levels = torch.linspace(low, max(high, low + 1e-6), 11).tolist()
     shading = None
     for ax, snap in zip(axes[0], snaps):
-        d = torch.sigmoid(snap["d_grid"]) if bce else snap["d_grid"]
+        d = (torch.sigmoid(snap["d_grid"]) if bce else snap["d_grid"]).numpy()  # numpy: matplotlib 3.8 iterates tensors
+        samples = snap["samples"].numpy()
         if result.config.problem == "1d":
             x = where.squeeze(1)
-            ax.plot(x, ONE_D.pdf(x.double()), "k", label="p_data")
-            ax.hist(snap["samples"].squeeze(1).clamp(-5, 5), bins=80, range=(-5, 5), density=True,
+            ax.plot(x.numpy(), ONE_D.pdf(x.double()).numpy(), "k", label="p_data")
+            ax.hist(samples[:, 0].clip(-5, 5), bins=80, range=(-5, 5), density=True,
                     alpha=0.5, label="p_g (samples)")
             twin = ax.twinx()
-            twin.plot(x, d, "C3", label="D(x)" if bce else "D(x) raw")
+            twin.plot(x.numpy(), d, "C3", label="D(x)" if bce else "D(x) raw")
             if bce:
                 twin.set_ylim(0, 1)
             twin.tick_params(labelsize=7, colors="C3")
@@ -41,10 +42,11 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
             caption = ""
         else:
             n = int(len(where) ** 0.5)
-            shading = ax.contourf(where[:, 0].view(n, n), where[:, 1].view(n, n), d.view(n, n), levels=levels,
+            shading = ax.contourf(where[:, 0].view(n, n).numpy(), where[:, 1].view(n, n).numpy(), d.reshape(n, n),
+                                  levels=levels,
                                   cmap="RdBu_r", alpha=0.5)
-            ax.scatter(*snap["samples"].T, s=1, alpha=0.3, color="C0")
-            ax.scatter(*ring_centres().T, marker="x", color="k", s=25)
+            ax.scatter(*samples.T, s=1, alpha=0.3, color="C0")
+            ax.scatter(*ring_centres().numpy().T, marker="x", color="k", s=25)
             ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
             caption = f", {ring_coverage(snap['samples'])[0]}/8 modes"
         ax.set_title(f"step {snap['step']}{caption}", fontsize=9)
