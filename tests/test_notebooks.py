@@ -63,8 +63,8 @@ def test_notebook_is_set_up_for_the_harness(notebook):
 
 
 def _checked(cell) -> bool:
-    """nbval compares this cell's output: the tag (invisible to a learner) or the older comment marker."""
-    return "nbval-check-output" in cell.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in cell.source
+    """nbval compares this cell's output: the tag, invisible to a learner (comment markers are refused above)."""
+    return "nbval-check-output" in cell.metadata.get("tags", [])
 
 
 @pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)
