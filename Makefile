@@ -53,7 +53,7 @@ FLOORS := .venv-floors
 floors: | $(BIN)/python  ## the stated version floors (constraints-floors.txt) on the oldest Python, and the fast tests on them
 	@test -n "$(OLDEST_PYTHON)" || { echo "make floors needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
 	$(BIN)/python -m pip install --quiet -c constraints.txt uv  # uv: parallel downloads, 1 min here instead of pip's 5
-	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet -p $(OLDEST_PYTHON) $(FLOORS)
+	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet --seed -p $(OLDEST_PYTHON) $(FLOORS)  # --seed: pip, setuptools (as python -m venv on 3.10; torch 2.6's compiler imports setuptools)
 	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
 	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
 	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not pinned"

@@ -9,7 +9,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_utils.course import exercises
+from dcgan_utils.course import exercises, stability_checks
+
+
+def _r1_by_hand(D, x):
+    """R1 by the chain rule for the checkers' D = Linear -> Tanh -> Linear, without autograd over x."""
+    first, last = D[0], D[2]
+    h = first(x)
+    dtanh = 1 - torch.tanh(h) ** 2  # (N, 16)
+    grad = (dtanh * last.weight) @ first.weight  # (N, d): d D / d x per point
+    return grad.pow(2).sum(1).mean()
+
+
+def _precision_by_loops(real, fake, k):
+    radii = [sorted((real[i] - real[j]).norm().item() for j in range(len(real)))[k] for i in range(len(real))]
+    inside = [any((f - real[i]).norm().item() <= radii[i] for i in range(len(real))) for f in fake]
+    return sum(inside) / len(inside)
 
 
 def _not_attempted(*args):
@@ -46,6 +61,10 @@ RIGHT = {
     exercises.check_dataset_memory: lambda n, c, s, b: n * c * s * s * b / 1024 / 1024,
     exercises.check_amdahl: lambda f, s: s / (s * (1 - f) + f),
     exercises.check_images_per_second: lambda b, s, ms: 1000 * b * s / ms,
+    stability_checks.check_dirac_r1_step: lambda t, p, lr, g: (t - lr * p / (1 + torch.exp(t * p)),
+                                                                p + lr * (t / (1 + torch.exp(t * p)) - g * p)),
+    stability_checks.check_r1_penalty: _r1_by_hand,
+    stability_checks.check_precision: _precision_by_loops,
 }
 
 WRONG = {  # a mistake learners make, and a word the message must contain
@@ -71,6 +90,12 @@ WRONG = {  # a mistake learners make, and a word the message must contain
     exercises.check_dataset_memory: (lambda n, c, s, b: n * c * s * s * b / 1e6, "off by"),  # MB, not MiB
     exercises.check_amdahl: (lambda f, s: f * s + (1 - f), "off by"),  # averages speed-ups instead of times
     exercises.check_images_per_second: (lambda b, s, ms: b * s / ms, "off by"),  # milliseconds taken as seconds
+    stability_checks.check_dirac_r1_step: (lambda t, p, lr, g: (t - lr * p / (1 + torch.exp(t * p)),  # + penalty
+                                                                 p + lr * (t / (1 + torch.exp(t * p)) + g * p)), "off by"),
+    stability_checks.check_r1_penalty: (lambda D, x: torch.autograd.grad(D(x.requires_grad_()).sum(), x)[0]
+                                        .pow(2).sum(1).mean(), "create_graph"),  # a penalty with no weight gradient
+    stability_checks.check_precision: (lambda r, f, k: (torch.cdist(f, r) <= torch.cdist(r, r).kthvalue(k, dim=1)
+                                                        .values).any(1).double().mean(), "off by"),  # counts itself
 }
 
 

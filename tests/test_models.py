@@ -208,3 +208,42 @@ def test_conditional_mistakes_are_clear_errors(call, message):
     G, D = Generator(28, 1, 16, 8, num_classes=10), Discriminator(28, 1, 8, num_classes=10)
     with pytest.raises(ValueError, match=message):
         call(G, D)
+
+
+def test_minibatch_std_appends_the_spread_of_each_group_of_four():
+    from dcgan_utils.engine.models import MinibatchStd
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 2, 2)
+    out = MinibatchStd()(x)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
+    for i in range(8):  # Karras et al.'s grouping: image i with images i +- 2, i +- 4, ... (groups of 4 of 8)
+        group = x[i % 2::2]
+        expected = group.std(dim=0, unbiased=False).mean()  # per feature and position, then averaged
+        torch.testing.assert_close(out[i, 3], expected.expand(2, 2), atol=1e-6, rtol=1e-5)
+    three = MinibatchStd()(x[:3])  # fewer than 4 images: one group of all of them (Karras et al.'s min(4, N))
+    torch.testing.assert_close(three[:, 3], x[:3].std(dim=0, unbiased=False).mean().expand(3, 2, 2), atol=1e-6,
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        MinibatchStd()(x[:6])
+    alike = MinibatchStd()(x[:1].expand(8, -1, -1, -1))
+    assert alike[:, 3].max() < 1e-3  # identical images: no spread (sqrt of the 1e-8 that keeps the gradient finite)
+
+
+def test_minibatch_std_reaches_d_from_the_config_and_the_cli():
+    from dcgan_utils.cli import build_parser
+    from dcgan_utils.engine.config import TrainConfig
+    from dcgan_utils.engine.models import MinibatchStd
+    from dcgan_utils.engine.run_state import build_state
+
+    state = build_state(TrainConfig(minibatch_std=True, device="cpu", g_width=8, d_width=8))
+    assert any(isinstance(m, MinibatchStd) for m in state.D.modules())
+    assert state.D(torch.zeros(4, 1, 28, 28)).shape == (4,)
+    assert not any(isinstance(m, MinibatchStd) for m in build_state(TrainConfig(device="cpu")).D.modules())
+    assert build_parser().parse_args(["train", "--out", "x", "--minibatch-std"]).minibatch_std is True
+    for bad, match in ((dict(batch_size=6), "multiple of 4"), (dict(r1_penalty=1.0, d_norm="layer"), "one or the other"),
+                       (dict(gradient_penalty=10.0, d_norm="layer"), "one or the other")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(minibatch_std=True, **bad)
+    with pytest.raises(ValueError, match="r1_penalty is a penalty per image, which BatchNorm"):
+        TrainConfig(r1_penalty=1.0)

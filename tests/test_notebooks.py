@@ -24,7 +24,8 @@ ALL = course_notebooks()
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 
 
-NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_root", "05_train_cifar10": "cifar_data"}  # data fixtures
+NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_root", "05_train_cifar10": "cifar_data",
+         "06_stabilising_training": "mnist_root"}  # data fixtures
 
 
 def _data_for(notebook: Path, request) -> None:
@@ -39,7 +40,8 @@ def _digest(path: Path) -> str:
 
 def test_the_course_has_notebooks_in_reading_order():
     assert [p.name for p in ALL] == ["00_setup.ipynb", "01_gan_theory.ipynb", "02_loss_equations.ipynb",
-                                     "03_dcgan_architecture.ipynb", "04_train_mnist.ipynb", "05_train_cifar10.ipynb"]
+                                     "03_dcgan_architecture.ipynb", "04_train_mnist.ipynb", "05_train_cifar10.ipynb",
+                                     "06_stabilising_training.ipynb"]
 
 
 @pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.stem)

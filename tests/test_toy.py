@@ -101,10 +101,11 @@ def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
     torch.set_num_threads(2)
     seen = []
     config = toy.ToyConfig(problem="1d", steps=1, snapshots=1)
-    real_mlp = toy.mlp
-    try:
+    real_mlp, real_d = toy.mlp, toy.toy_discriminator
+    try:  # G is built by mlp, D by toy_discriminator: both inside the one-thread block
         toy.mlp = lambda *a: seen.append(torch.get_num_threads()) or real_mlp(*a)
+        toy.toy_discriminator = lambda *a: seen.append(torch.get_num_threads()) or real_d(*a)
         toy.train_toy(config)
     finally:
-        toy.mlp = real_mlp
+        toy.mlp, toy.toy_discriminator = real_mlp, real_d
     assert seen == [1, 1] and torch.get_num_threads() == 2

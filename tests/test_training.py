@@ -95,6 +95,24 @@ def test_history_and_grids(tmp_path):
     assert grid.shape == (8, 1, 28, 28) and grid.dtype == torch.uint8
 
 
+def test_the_history_reads_d_as_its_loss_does_probabilities_for_bce_raw_scores_for_a_critic(monkeypatch):
+    # a WGAN critic's history once read D(x) 1.00 and D(G(z)) 1.00: a sigmoid of raw scores, which means nothing
+    seen = {}
+    real_loss = training.discriminator_loss
+
+    def spy(real_logits, fake_logits, kind, real_label):
+        seen.setdefault(kind, []).append((real_logits.detach(), fake_logits.detach()))
+        return real_loss(real_logits, fake_logits, kind, real_label)
+
+    monkeypatch.setattr(training, "discriminator_loss", spy)
+    for kind, changes in (("non_saturating", {}), ("hinge", {}),
+                          ("wasserstein", dict(gradient_penalty=10.0, d_norm="layer", d_lr=1e-2))):
+        h = train_gan(tiny_config(max_steps=4, loss=kind, **changes), tiny_data(), progress=False).history
+        read = torch.sigmoid if kind == "non_saturating" else (lambda t: t)
+        assert h["d_real"] == pytest.approx([read(r).mean().item() for r, _ in seen[kind]], rel=1e-5, abs=1e-6)
+        assert h["d_fake"] == pytest.approx([read(f).mean().item() for _, f in seen[kind]], rel=1e-5, abs=1e-6)
+
+
 def test_the_last_grid_is_drawn_by_the_final_weights_however_the_run_ends(tmp_path, monkeypatch):
     # a run of 10 steps with sample_every 3 once ended on the grid of step 9: a figure of the finished run showed
     # an older generator than the one it loaded

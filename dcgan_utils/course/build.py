@@ -20,7 +20,7 @@ from nbconvert.filters import markdown2html
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KERNEL = "python3"  # never the kernel name stored in a notebook's metadata, which is machine-specific
-SLIDES = ("01_gan_theory", "02_loss_equations", "03_dcgan_architecture")  # the lecture notebooks
+SLIDES = ("01_gan_theory", "02_loss_equations", "03_dcgan_architecture", "06_stabilising_training")  # lectures
 SMOKE_CELL_TIMEOUT = 600  # seconds a cell of a smoke run may take: a stuck kernel fails in minutes, not at CI's limit
 
 

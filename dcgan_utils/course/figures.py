@@ -15,6 +15,9 @@ from dcgan_utils.course.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, r
 def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
     """One panel per snapshot: p_data, G's samples and D's output (1-D curve, or contours on the ring)."""
     snaps = result.snapshots
+    if any(s["d_grid"] is None for s in snaps):
+        raise ValueError("this run's D scores points only within a batch (minibatch_std), so D(x) has no map over "
+                         "the plane: draw its samples with plot_ring_runs instead")
     fig, axes = plt.subplots(1, len(snaps), figsize=(3.2 * len(snaps), 3.0), squeeze=False)
     where = d_grid_points(result.config.problem)
     bce = result.config.loss in BCE_KINDS
@@ -71,20 +74,23 @@ def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_los
     for ax in (left, right):
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
-    right.set_ylim(0, 1)
+    outputs = [v for key in keys if not key.endswith("loss") for v in history[key]]
+    if outputs and 0 <= min(outputs) and max(outputs) <= 1:  # probabilities (a critic's raw scores keep their range)
+        right.set_ylim(0, 1)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_paths(paths: dict[str, torch.Tensor], title: str = "") -> plt.Figure:
-    """Trajectories in the (x, y) plane, one line per label, starting points marked."""
+def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
+               axes: tuple[str, str] = ("x (minimises xy)", "y (maximises xy)")) -> plt.Figure:
+    """Trajectories in a plane, one line per label, starting points marked; `axes` names the two coordinates."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for label, path in paths.items():
         ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
         ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
     ax.scatter([0], [0], marker="*", s=80, color="C3", label="equilibrium (0, 0)")
-    ax.set(aspect="equal", xlabel="x (minimises xy)", ylabel="y (maximises xy)")
+    ax.set(aspect="equal", xlabel=axes[0], ylabel=axes[1])
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -180,6 +186,40 @@ def plot_grid_meters(runs: dict[str, dict[str, list]], real: dict[str, float], t
         ax.set(xlabel="step", ylabel=label)
     axes[1].set_yscale("log")
     axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ring_runs(runs: dict[str, ToyResult], n: int = 2000) -> plt.Figure:
+    """One panel per toy ring run: n samples of its generator over the 8 mode centres, with its score."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(2.3 * len(runs), 2.6), squeeze=False)
+    centres = ring_centres()
+    for ax, (name, run) in zip(axes[0], runs.items()):
+        fake = run.samples(n).numpy()
+        ax.scatter(fake[:, 0], fake[:, 1], s=1, alpha=0.3)
+        ax.scatter(centres[:, 0].numpy(), centres[:, 1].numpy(), marker="x", color="C3", s=25)
+        score = run.score()
+        ax.set_title(f"{name}\n{score['modes']} modes, good {score['good']:.2f}", fontsize=9)
+        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def plot_remedy_bars(means: dict[str, dict[str, float]], keys: dict[str, str], title: str = "") -> plt.Figure:
+    """One panel per measure (keys: field -> axis title), one bar per remedy at its mean over seeds, and a line
+    from the smallest to the largest seed's value."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
+    names = list(means)
+    for ax, (key, label) in zip(axes[0], keys.items()):
+        values = [means[m][key] for m in names]
+        ax.barh(names, values, color="C0", alpha=0.7)
+        for y, m in enumerate(names):
+            ax.plot(means[m][key + "_range"], [y, y], color="k", lw=1.5)
+        ax.set_title(label, fontsize=9)
+        ax.invert_yaxis()
+        if ax is not axes[0][0]:
+            ax.set_yticklabels([])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from dcgan_utils.engine.data import to_uint8
+from dcgan_utils.engine.losses import reads_as_probability
 from dcgan_utils.engine.run_state import STATS, GANState, generate
 
 
@@ -49,8 +50,11 @@ def training_figure(state: GANState, window: int = 25, nrow: int = 8) -> plt.Fig
     for key, ax in (("d_loss", losses), ("g_loss", losses), ("d_real", outputs), ("d_fake", outputs)):
         ax.plot(smooth(h[key], window), lw=1, label={"d_real": "D(x)", "d_fake": "D(G(z))"}.get(key, key))
     losses.set(xlabel="step", title=f"losses (mean of {window} steps)")
-    outputs.set(xlabel="step", ylim=(0, 1), title="D's mean output: real vs generated")
-    outputs.axhline(0.5, color="grey", lw=0.5, ls="--")
+    if reads_as_probability(state.config.loss):
+        outputs.set(xlabel="step", ylim=(0, 1), title="D's mean output: real vs generated")
+        outputs.axhline(0.5, color="grey", lw=0.5, ls="--")
+    else:  # a critic's raw scores: no fixed range, and no 0.5
+        outputs.set(xlabel="step", title=f"D's mean raw score ({state.config.loss}): real vs generated")
     for ax in (losses, outputs):
         ax.legend(fontsize=8, loc="upper right")
     grids = run_grids(state)

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from dcgan_utils.engine.config import LOSS_KINDS
-from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_output
+from dcgan_utils.engine.models import MinibatchStd
+from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
 from dcgan_utils.course.theory import Mixture1D
 
 PROBLEMS = ("1d", "ring")
@@ -62,6 +64,16 @@ def wasserstein_1d(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().mean())
 
 
+def toy_discriminator(dim: int, hidden: int, d_norm: str = "none", minibatch_std: bool = False) -> nn.Sequential:
+    """D's MLP (as mlp(dim, 1, hidden) when no remedy is on), with spectral norm and a minibatch-std feature."""
+    layers = [nn.Linear(dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2)]
+    layers += [MinibatchStd()] if minibatch_std else []  # (N, hidden + 1)
+    layers.append(nn.Linear(hidden + minibatch_std, 1))  # (N, 1): one logit
+    if d_norm == "spectral":
+        layers = [nn.utils.parametrizations.spectral_norm(m) if isinstance(m, nn.Linear) else m for m in layers]
+    return nn.Sequential(*layers)
+
+
 def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
     """Three linear layers with LeakyReLU between them."""
     return nn.Sequential(
@@ -87,7 +99,11 @@ class ToyConfig:
     batch_size: int = 256  # samples of data and of noise per update
     hidden: int = 64  # width of both MLPs
     latent_dim: int = 2  # size of the noise vector z
-    clip: float = 0.1  # wasserstein only: D's weights clipped to [-clip, clip] (D is K-Lipschitz for some K, not 1)
+    clip: float = 0.1  # wasserstein without gp: D's weights clipped to [-clip, clip] (K-Lipschitz for some K, not 1)
+    d_norm: str = "none"  # "spectral": each of D's linear layers divided by its largest singular value (Miyato et al.)
+    minibatch_std: bool = False  # D also sees the spread of its hidden features over groups of 4 (Karras et al. 2018)
+    r1: float = 0.0  # gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real points (Mescheder et al.); 0: off
+    gp: float = 0.0  # lambda of WGAN-GP's penalty on interpolates (Gulrajani et al.); 0: off; replaces clipping
     snapshots: int = 4  # how many times to record G's samples and D's output during training
     num_samples: int = 2000  # samples of G recorded per snapshot (from fixed noise)
     seed: int = 0  # seeds data, noise and initial weights
@@ -102,6 +118,13 @@ class ToyConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.d_norm not in ("none", "spectral"):
+            raise ValueError(f"d_norm must be 'none' or 'spectral', got {self.d_norm!r}")
+        if self.r1 < 0 or self.gp < 0:
+            raise ValueError(f"penalty weights must be >= 0 (0: off), got r1={self.r1}, gp={self.gp}")
+        if self.minibatch_std and (self.r1 or self.gp or self.batch_size % 4):
+            raise ValueError("minibatch_std mixes the points of a batch: it needs a batch size that is a multiple of 4 "
+                             "and no per-point penalty (r1, gp)")
         if self.lr_g <= 0 or self.lr_d <= 0:
             raise ValueError(f"learning rates must be > 0, got lr_g={self.lr_g}, lr_d={self.lr_d}")
 
@@ -114,7 +137,7 @@ class ToyResult:
     G: nn.Module
     D: nn.Module
     history: dict[str, list[float]] = field(default_factory=dict)
-    snapshots: list[dict] = field(default_factory=list)  # {"step", "samples", "d_grid"}
+    snapshots: list[dict] = field(default_factory=list)  # {"step", "samples", "d_grid" (None with minibatch_std)}
 
     def samples(self, n: int = 2000, seed: int = 1) -> torch.Tensor:
         """n fresh samples of the trained generator."""
@@ -165,7 +188,8 @@ def _train_toy(config: ToyConfig) -> ToyResult:
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # initial weights; the notebooks seed once with seed_everything too
     dim = 1 if config.problem == "1d" else 2
-    G, D = mlp(config.latent_dim, dim, config.hidden), mlp(dim, 1, config.hidden)
+    G, D = mlp(config.latent_dim, dim, config.hidden), toy_discriminator(dim, config.hidden, config.d_norm,
+                                                                         config.minibatch_std)
     if config.optimizer == "rmsprop":  # WGAN (Arjovsky et al., Algorithm 1): no momentum for the critic
         opt_g = torch.optim.RMSprop(G.parameters(), lr=config.lr_g)
         opt_d = torch.optim.RMSprop(D.parameters(), lr=config.lr_d)
@@ -183,10 +207,14 @@ def _train_toy(config: ToyConfig) -> ToyResult:
             real_logits, fake_logits = D(real), D(fake)
             # D step: minimise the kind's discriminator loss (for BCE: -[log D(x) + log(1 - D(G(z)))])
             d_loss = discriminator_loss(real_logits, fake_logits, config.loss)
+            if config.r1:
+                d_loss = d_loss + config.r1 / 2 * r1_penalty(D, real)
+            if config.gp:
+                d_loss = d_loss + config.gp * gradient_penalty(D, real, fake, generator=gen)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            if config.loss == "wasserstein":
+            if config.loss == "wasserstein" and not config.gp:
                 with torch.no_grad():
                     for p in D.parameters():
                         p.clamp_(-config.clip, config.clip)
@@ -200,11 +228,13 @@ def _train_toy(config: ToyConfig) -> ToyResult:
         h = result.history
         h["d_loss"].append(d_loss.item())
         h["g_loss"].append(g_loss.item())
-        h["d_real"].append(torch.sigmoid(real_logits).mean().item())
-        h["d_fake"].append(torch.sigmoid(fake_logits).mean().item())
+        h["d_real"].append(mean_output(real_logits, config.loss).item())  # a probability for the BCE kinds only
+        h["d_fake"].append(mean_output(fake_logits, config.loss).item())
         if step in record:
             with torch.no_grad():
-                result.snapshots.append({"step": step, "samples": G(fixed_z), "d_grid": D(where).squeeze(1)})
+                # a minibatch-std D scores a point only within a group of points: no map of D(x) over the plane
+                d_grid = None if config.minibatch_std else D(where).squeeze(1)
+                result.snapshots.append({"step": step, "samples": G(fixed_z), "d_grid": d_grid})
     return result
 
 

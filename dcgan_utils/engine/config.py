@@ -19,7 +19,8 @@ BCE_KINDS = ("minimax", "non_saturating")  # kinds whose D reads its output as a
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 D_NORMS = ("batch", "layer", "spectral", "none")  # the discriminator's normalisation
 # the fields a checkpoint fixes: resuming with other values is refused
-ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes", "d_norm")
+ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes", "d_norm",
+                "minibatch_std")
 WHERE = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns (left out of run_key)
 
 
@@ -46,6 +47,8 @@ class TrainConfig:
     real_label: float = knob(1.0, "target for real images in D's BCE; 0.9 is one-sided label smoothing")
     d_norm: str = knob("batch", 'D\'s normalisation: "batch" (Radford et al.), "layer" (WGAN-GP\'s advice), "spectral" '
                                 '(spectral norm on every convolution, Miyato et al. 2018) or "none"')
+    minibatch_std: bool = knob(False, "give D one more feature map before its last layer: the spread of its features "
+                                      "over groups of 4 images (Karras et al. 2018), so it can see a lack of variety")
     gradient_penalty: float = knob(0.0, "weight lambda of WGAN-GP's gradient penalty on interpolates (Gulrajani et "
                                         "al.: 10); 0: off")
     r1_penalty: float = knob(0.0, "weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real images "
@@ -100,8 +103,13 @@ class TrainConfig:
         check(self.d_norm in D_NORMS, "d_norm", f"must be one of {D_NORMS}")
         for name in ("gradient_penalty", "r1_penalty"):
             check(_is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "must be >= 0 (0: off)")
-        check(self.gradient_penalty == 0 or self.d_norm != "batch", "gradient_penalty",
-              "is a penalty per image, which BatchNorm's mixing of the batch breaks: set d_norm='layer' with it")
+        for name in ("gradient_penalty", "r1_penalty"):  # a gradient of D(x_i) with respect to x_i alone
+            check(getattr(self, name) == 0 or self.d_norm != "batch", name,
+                  "is a penalty per image, which BatchNorm's mixing of the batch breaks: set d_norm='layer' with it")
+            check(getattr(self, name) == 0 or not self.minibatch_std, name,
+                  "is a penalty per image, which minibatch_std's mixing of the batch breaks: use one or the other")
+        check(not self.minibatch_std or self.batch_size < 4 or self.batch_size % 4 == 0, "batch_size",
+              "must be a multiple of 4 with minibatch_std (its groups of 4 images)")
         check(self.loss != "wasserstein" or self.gradient_penalty > 0, "loss",
               "'wasserstein' needs a Lipschitz critic, which an unconstrained D is not (its scores grow without "
               "bound): use WGAN-GP, gradient_penalty=10 with d_norm='layer', d_steps=5, lr=d_lr=1e-4, beta1=0, "

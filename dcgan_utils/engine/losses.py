@@ -72,3 +72,17 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
         return 0.5 * (fake_logits - 1).pow(2).mean()
     # hinge and wasserstein: raise the critic's score of the fakes
     return -fake_logits.mean()
+
+
+def mean_output(logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """D's mean output as its loss reads it: the mean probability sigmoid(l) for the BCE kinds, the mean raw score
+    for the others (a least-squares D aims at 1 and 0; a hinge or Wasserstein critic's scores have no upper bound,
+    and a sigmoid of them reads 1.00 for real and fake alike once they grow)."""
+    _check_kind(kind)
+    return logits.detach().float().sigmoid().mean() if kind in BCE_KINDS else logits.detach().float().mean()
+
+
+def reads_as_probability(kind: str) -> bool:
+    """Whether mean_output of this kind is a probability in [0, 1] (0.5: D cannot tell)."""
+    _check_kind(kind)
+    return kind in BCE_KINDS

@@ -100,13 +100,13 @@ class Discriminator(nn.Module):
     """Map images (N, channels, image_size, image_size) to one real-vs-fake logit each, shape (N,)."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0,
-                 norm: str = "batch"):
+                 norm: str = "batch", minibatch_std: bool = False):
         super().__init__()
         s0, hidden = _plan(image_size, channels, width)
         hidden = hidden[::-1]  # D mirrors G: from the largest feature map to the smallest
         if norm not in D_NORMS:
             raise ValueError(f"norm must be one of {D_NORMS}, got {norm!r}")
-        self.norm = norm
+        self.norm, self.minibatch_std = norm, minibatch_std
         self.num_classes = _check_classes(num_classes)
         self.image_size, self.channels, self.width = image_size, channels, width
         layers: list[nn.Module] = [
@@ -120,7 +120,9 @@ class Discriminator(nn.Module):
                 _norm_layer(norm, c_out),  # (N, c_out, s/2, s/2)
                 nn.LeakyReLU(0.2, inplace=True),  # (N, c_out, s/2, s/2)
             ]
-        layers.append(nn.Conv2d(hidden[-1], 1, s0, 1, 0, bias=False))  # (N, 1, 1, 1): one logit per image
+        if minibatch_std:  # one more map: how much the images of a group differ (Karras et al. 2018, section 3)
+            layers.append(MinibatchStd())  # (N, c + 1, s0, s0)
+        layers.append(nn.Conv2d(hidden[-1] + minibatch_std, 1, s0, 1, 0, bias=False))  # (N, 1, 1, 1): one logit each
         self.net = nn.Sequential(*layers)
         self.apply(init_weights)
         if norm == "spectral":  # every convolution divided by its largest singular value (Miyato et al. 2018)
@@ -142,6 +144,33 @@ class Discriminator(nn.Module):
         elif labels is not None:
             raise ValueError("this Discriminator is unconditional (num_classes=0): call it without labels")
         return self.net(x).flatten()  # (N,)
+
+
+class MinibatchStd(nn.Module):
+    """Append one feature map: the standard deviation of each feature over a group of images, averaged over features
+    and positions (Karras et al. 2018, "Progressive growing of GANs", section 3; groups of min(4, N) as in their
+    code, which refuses a batch that the group size does not divide, as this does).
+
+    A D that sees how varied a group is can reject a generator whose images are alike, which a D judging one image
+    at a time cannot.
+    """
+
+    group = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, ...) -> (N, C + 1, ...): feature maps (N, C, H, W), or feature vectors (N, C) of a small MLP."""
+        n, rest = x.shape[0], x.shape[2:]
+        g = min(self.group, n)
+        if n % g:
+            raise ValueError(f"MinibatchStd needs a batch that its group of {g} divides, got {n}: use a batch size "
+                             f"that is a multiple of {g}")
+        y = x.float().reshape(g, n // g, *x.shape[1:])  # image i is in group i % (n // g), as in Karras et al.'s code
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (n // g, C, ...): spread within each group
+        per_group = std.flatten(1).mean(dim=1)  # (n // g,): one number per group
+        maps = per_group.repeat(g).reshape(n, 1, *[1] * len(rest)).expand(n, 1, *rest).to(x.dtype)  # (N, 1, ...)
+        if len(rest) == 2:
+            maps = maps.contiguous(memory_format=_format(x))
+        return torch.cat([x, maps], 1)
 
 
 def _norm_layer(norm: str, channels: int) -> nn.Module:

@@ -16,14 +16,20 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, label
     A 1-Lipschitz critic has gradients of norm 1 almost everywhere between the two distributions (Gulrajani et al.,
     Proposition 1), so the penalty pulls the norm towards 1 there. `generator` draws eps on the CPU (the run's noise).
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
+    eps = torch.rand(real.shape[0], generator=generator).to(real.device, real.dtype)
+    eps = eps.reshape(-1, *[1] * (real.dim() - 1))  # (N, 1, 1, 1) for images, (N, 1) for points
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(mixed, labels).sum(), mixed, create_graph=True)  # per image: D(x_i) only
+    (grad,) = torch.autograd.grad(_scores(D, mixed, labels).sum(), mixed, create_graph=True)  # per image: D(x_i)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 def r1_penalty(D: nn.Module, real: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """E[||grad D(x)||_2^2] on real images: D is kept flat where the data are (Mescheder et al., eq. 9)."""
     real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real, labels).sum(), real, create_graph=True)
+    (grad,) = torch.autograd.grad(_scores(D, real, labels).sum(), real, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def _scores(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """D's outputs; a D that takes no labels (the toy MLPs) is called with the points alone."""
+    return D(x) if labels is None else D(x, labels)

@@ -13,7 +13,7 @@ from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.device import get_device, resolve_precision, seed_everything
 from dcgan_utils.engine.models import Discriminator, Generator
 
-STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g")  # per step; D outputs as mean sigmoid probabilities
+STATS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_g")  # per step; D's outputs as losses.mean_output reads them
 
 
 @dataclass
@@ -61,7 +61,8 @@ def build_state(config: TrainConfig) -> GANState:
     precision = resolve_precision(config.precision, device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width, config.num_classes)
-    D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm)
+    D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm,
+                      config.minibatch_std)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(

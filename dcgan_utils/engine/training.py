@@ -16,7 +16,7 @@ from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData, load_dataset, to_uint8
 from dcgan_utils.engine.interrupt import TrainingInterrupted, stop_on_signals
 from dcgan_utils.engine.lock import run_lock
-from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_output
 from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
 from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
 
@@ -75,8 +75,8 @@ def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = No
     state.scaler_d.scale(loss).backward()
     state.scaler_d.step(state.opt_d)
     state.scaler_d.update()
-    return fake, {"d_loss": loss.detach(), "d_real": real_logits.detach().float().sigmoid().mean(),
-                  "d_fake": fake_logits.detach().float().sigmoid().mean()}
+    return fake, {"d_loss": loss.detach(), "d_real": mean_output(real_logits, cfg.loss),
+                  "d_fake": mean_output(fake_logits, cfg.loss)}
 
 
 def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -91,7 +91,7 @@ def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = No
     state.scaler_g.update()
     if state.ema is not None:
         state.ema.update_parameters(state.G)
-    return {"g_loss": loss.detach(), "d_fake_g": fake_logits.detach().float().sigmoid().mean()}
+    return {"g_loss": loss.detach(), "d_fake_g": mean_output(fake_logits, state.config.loss)}
 
 
 def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
