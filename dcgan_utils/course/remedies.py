@@ -14,7 +14,7 @@ from importlib import resources
 
 import torch
 
-from dcgan_utils.course.toy import ToyConfig, train_toy
+from dcgan_utils.course.toy import ToyConfig
 from dcgan_utils.engine.config import TrainConfig
 
 # name: (source, ToyConfig changes, TrainConfig changes)
@@ -51,17 +51,6 @@ def ring_config(name: str, steps: int, seed: int) -> ToyConfig:
 def mnist_config(name: str, seed: int, steps: int = MNIST_STEPS, **where) -> TrainConfig:
     """The MNIST run of one remedy: the defaults with the remedy's settings, `steps` generator steps."""
     return TrainConfig(dataset="mnist", max_steps=steps, epochs=0, seed=seed, **where, **REMEDIES[name][2])
-
-
-def ring_table(steps: int, seeds: range) -> list[dict]:
-    """Train every remedy on the ring for each seed; one row per run: remedy, seed, modes, good share, seconds."""
-    rows = []
-    for name in REMEDIES:
-        for seed in seeds:
-            start = time.perf_counter()
-            result = train_toy(ring_config(name, steps, seed))
-            rows.append({"remedy": name, "seed": seed, **result.score(), "seconds": time.perf_counter() - start})
-    return rows
 
 
 def mnist_row(name: str, seed: int, data, real_test: torch.Tensor, classifier, steps: int = MNIST_STEPS,
