@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 from pathlib import Path
 
 import torch
 
 from dcgan_utils.course.remedies import MNIST_STEPS, REMEDIES, RESULTS, mnist_row
 from dcgan_utils.engine.data import load_dataset, to_model_range
-from dcgan_utils.engine.device import BF16_CPU_FLAGS, cpu_flags
+from dcgan_utils.engine.device import cpu_model
 from dcgan_utils.evaluation.metrics import mnist_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,15 +30,8 @@ args = parser.parse_args()
 
 
 def machine() -> str:
-    """The CPU model and its bf16 flags (lscpu), the thread count and the library versions."""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or "unknown CPU"
-    flags = sorted(cpu_flags() & {*BF16_CPU_FLAGS})
-    return (f"{model} ({', '.join(flags) or 'no bf16 flags'}), {torch.get_num_threads()} threads, "
-            f"torch {torch.__version__}")
+    """The CPU (lscpu's model name and flags), the thread count and the PyTorch version."""
+    return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 classifier = mnist_classifier()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import time
 
 import torch
@@ -25,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import data_root, load_dataset
-from dcgan_utils.engine.device import cpu_flags, device_name, get_device
+from dcgan_utils.engine.device import cpu_model, device_name, get_device
 from dcgan_utils.engine.run_state import build_state
 from dcgan_utils.engine.throughput import run_steps
 
@@ -76,17 +75,6 @@ def conv_peak(precision: str) -> float:
             conv(x)
         sync()
     return 2 * args.batch_size * 64 * 64 * 64 * 64 * 9 * n / (time.perf_counter() - t) / 1e9
-
-
-def cpu_model() -> str:
-    """lscpu's model name and the bf16 flags, printed with every number."""
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    flags = sorted({"avx512_bf16", "amx_bf16", "avx2", "avx512f"} & cpu_flags())
-    return f"{model} (flags: {', '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'})"
 
 
 reference.run(3), ours(3)  # warm-up: workers started, kernels chosen (and compiled)

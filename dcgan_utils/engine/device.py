@@ -66,6 +66,19 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_model() -> str:
+    """lscpu's model name and the CPU's bf16-relevant flags: print it with every CPU number (CPUs differ by 3x)."""
+    import subprocess
+
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        model = "unknown CPU"
+    flags = sorted({"avx512_bf16", "amx_bf16", "avx2", "avx512f"} & cpu_flags())
+    return f"{model} (flags: {', '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'})"
+
+
 def auto_precision(device_type: str, cuda_capability: tuple[int, int] | None = None,
                    flags: frozenset[str] = frozenset()) -> str:
     """The precision "auto" picks: what the hardware computes natively, never an emulation.
