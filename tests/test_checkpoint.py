@@ -62,3 +62,16 @@ def test_sampling_needs_no_optimiser_or_rng_state_and_resuming_a_release_is_refu
     assert all(torch.equal(a, b) for a, b in zip(state.G.state_dict().values(), fresh.G.state_dict().values()))
     with pytest.raises(CheckpointError, match="release checkpoint .* not resumed"):
         restore(build_state(tiny_config()), release)
+
+
+def test_resuming_puts_back_the_processs_random_states_and_sampling_leaves_them(tmp_path):
+    """A resumed run draws from torch's global generator what the run would have drawn next, had it not stopped."""
+    state = build_state(tiny_config())
+    torch.manual_seed(7)
+    payload = training_payload(state)
+    would_draw = torch.rand(5)
+    torch.manual_seed(8)  # another session, another state
+    restore(build_state(tiny_config()), payload, resume=False)
+    assert not torch.equal(torch.rand(5), would_draw), "sampling must not touch the process's random state"
+    restore(build_state(tiny_config()), payload, resume=True)
+    assert torch.equal(torch.rand(5), would_draw)

@@ -116,3 +116,31 @@ def test_a_conditional_run_writes_one_column_per_class_and_samples_every_class(t
     wrong = cli("train", "--dataset", "folder", "--data-dir", trained / "images", "--image-size", 32, "--max-steps", 1,
                 "--num-classes", 10, "--device", "cpu", "--out", trained / "runs" / "wrong", cwd=trained)
     assert wrong.returncode == 2 and "the data have 2 classes" in wrong.stderr
+
+
+def test_export_writes_a_verified_release_that_samples_as_the_run_did(trained):
+    from dcgan_utils.engine.checkpoint import sha256
+    from dcgan_utils.engine.config import TrainConfig
+    from dcgan_utils.engine.runs import find_pretrained
+
+    run, releases = trained / "runs" / "tiny", trained / "releases"
+    done = cli("export", run, "--folder", releases, "--note", "three steps on a test folder", cwd=trained)
+    assert done.returncode == 0, done.stderr
+    registry = json.loads((releases / "registry.json").read_text())
+    config = TrainConfig.from_dict(load_checkpoint(run / "checkpoint.pt")["config"])
+    (key, entry), = registry.items()
+    assert key == config.run_key() and entry["note"] == "three steps on a test folder"
+    release = releases / entry["file"]
+    assert entry["sha256"] == sha256(release) and entry["bytes"] == release.stat().st_size
+    assert release.stat().st_size < (run / "checkpoint.pt").stat().st_size  # no optimiser states
+    assert find_pretrained(config, releases) == release
+    for source, out in ((run / "checkpoint.pt", "from_run.npy"), (release, "from_release.npy")):
+        assert cli("sample", source, "--num", 6, "--out", trained / out, cwd=trained).returncode == 0
+    assert np.array_equal(np.load(trained / "from_run.npy"), np.load(trained / "from_release.npy"))
+
+
+def test_exporting_a_folder_without_a_run_is_one_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = cli("export", tmp_path / "empty", "--folder", tmp_path / "releases", cwd=tmp_path)
+    assert done.returncode != 0 and "checkpoint" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "releases" / "registry.json").exists()

@@ -2,6 +2,8 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import nbformat
 
@@ -46,3 +48,45 @@ def test_an_executed_notebooks_html_keeps_its_widgets(tmp_path):
     assert state, "widget state missing: sliders would not render in the HTML"
     models = json.loads(state.group(1))["state"].values()
     assert any(m["state"].get("description") == "knob" and m["state"].get("value") == 7 for m in models)
+
+
+def course_page(path, number: int, title: str, code: str):
+    """A small course notebook: the first cell as the index reads it, a parameters cell, and `code`."""
+    cells = [nbformat.v4.new_markdown_cell(f"# {number:02d} · {title}\n\n**Learning goals.** to {title.lower()}.\n\n"
+                                           f"**Expected runtime.** CPU: a second."),
+             nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(code)]
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}  # as the course's
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), path)
+    return path
+
+
+def test_the_course_build_command_executes_each_notebook_into_a_page_and_an_index(tmp_path):
+    """What `make course` runs, end to end in a subprocess, on two small notebooks (the course's own run at smoke
+    size in test_notebooks.py)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    first = course_page(source / "01_first.ipynb", 1, "Count", "print('smoke' if SMOKE else 'full', 6 * 7)")
+    second = course_page(source / "02_second.ipynb", 2, "Plot", "import matplotlib.pyplot as plt\nplt.plot([0, 1])\n"
+                                                                  "plt.show()")
+    before = first.read_bytes()
+    done = subprocess.run([sys.executable, "-m", "dcgan_utils.course.build", "--smoke", "--out", tmp_path / "build",
+                           first, second], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert first.read_bytes() == before, "the source notebook was written"
+    executed = nbformat.read(tmp_path / "build" / "01_first.ipynb", as_version=4)
+    assert "smoke 42" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert "smoke 42" in (tmp_path / "build" / "html" / "01_first.html").read_text()
+    assert "image/png" in (tmp_path / "build" / "html" / "02_second.html").read_text()
+    index = (tmp_path / "build" / "html" / "index.html").read_text()
+    assert re.findall(r'<h2><a href="([^"]+)\.html">', index) == ["01_first", "02_second"]
+
+
+def test_the_slides_command_writes_every_lecture(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "dcgan_utils.course.build", "--slides", "--out", tmp_path],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in (tmp_path / "slides").iterdir())
+    assert written == sorted(f"{name}.slides.html" for name in SLIDES)
+    for name in written:
+        assert "reveal" in (tmp_path / "slides" / name).read_text().lower()

@@ -138,3 +138,25 @@ def test_a_small_error_beyond_the_tolerance_is_caught():
     with pytest.raises(AssertionError, match="off by 1e-05"):
         exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-5, strict=True)
     assert exercises.check_game_value(lambda j: 2 * j - math.log(4) + 1e-9, strict=True) is True
+
+
+def test_a_bce_right_only_for_hard_labels_fails_on_a_smoothed_one(capsys):
+    """The usual shortcut: pick softplus(-l) for label 1 and softplus(l) for label 0; wrong for 0.9 (smoothing)."""
+    hard_only = lambda l, t: torch.where(torch.tensor(t >= 0.5), F.softplus(-l), F.softplus(l)).mean()  # noqa: E731
+    assert exercises.check_bce(hard_only) is None
+    assert "not yet right" in capsys.readouterr().out
+
+
+def test_precision_with_zero_distances_dropped_fails_where_real_points_repeat(capsys):
+    """Excluding a point from its own neighbours by dropping zero distances also drops its twins: right on distinct
+    points, wrong (radii too large) where the real set holds copies."""
+    def drops_zeros(real, fake, k):
+        d = torch.cdist(real, real, compute_mode="donot_use_mm_for_euclid_dist")  # exact zeros on the diagonal
+        d[d == 0] = float("inf")
+        radii = d.kthvalue(k, dim=1).values
+        return (torch.cdist(fake, real) <= radii).any(1).double().mean()
+
+    distinct = stability_checks._random((80, 3), 1), stability_checks._random((40, 3), 2)
+    assert torch.isclose(drops_zeros(*distinct, 3), torch.tensor(_precision_by_loops(*distinct, 3), dtype=torch.float64))
+    assert stability_checks.check_precision(drops_zeros) is None
+    assert "not yet right" in capsys.readouterr().out

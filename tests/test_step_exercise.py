@@ -86,3 +86,18 @@ def test_the_known_mistakes_differ_from_the_reference_and_from_each_other():
     for name, variant, phrase, _ in ERRORS:
         with pytest.raises(RuntimeError, match=phrase):
             step_exercise._run(variant)
+
+
+def test_a_step_with_slightly_smoothed_labels_is_not_called_correct():
+    """One-sided label smoothing at 0.999 moves the parameters by little, but it is not the course's step."""
+    def smoothed(G, D, opt_g, opt_d, real, z):
+        fake = G(z)
+        opt_d.zero_grad()
+        (bce(D(real), 0.999) + bce(D(fake.detach()), 0.0)).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        bce(D(fake), 1.0).backward()
+        opt_g.step()
+
+    verdict, message = diagnose(smoothed)
+    assert verdict == "different", message

@@ -250,3 +250,23 @@ def test_k_discriminator_steps_per_generator_step_each_take_their_own_batch(monk
     d_updates = next(iter(state.opt_d.state.values()))["step"].item()
     g_updates = next(iter(state.opt_g.state.values()))["step"].item()
     assert (d_updates, g_updates) == (6, 2)
+
+
+def test_the_ema_generator_is_the_moving_average_of_gs_weights_after_each_step():
+    """EMA (decay 0.9): after the first step the average is G itself, then 0.9 * average + 0.1 * G after each."""
+    from dcgan_utils.engine.data import to_model_range
+    from dcgan_utils.engine.run_state import build_state
+    from dcgan_utils.engine.training import train_step
+
+    state = build_state(tiny_config(ema=0.9, precision="fp32"))
+    images = to_model_range(tiny_data(96).images)
+    expected = None
+    for batch in images.split(32):
+        train_step(state, batch)
+        now = [p.detach().clone() for p in state.G.parameters()]
+        expected = now if expected is None else [0.9 * e + 0.1 * p for e, p in zip(expected, now)]
+    averaged = list(state.ema.module.parameters())
+    assert len(averaged) == len(expected)
+    for e, a, g in zip(expected, averaged, state.G.parameters()):
+        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(a, g) for a, g in zip(averaged, state.G.parameters())), "the average is just G"

@@ -1,0 +1,65 @@
+"""Looking for mode collapse on MNIST: train one setting for a few seeds and print what the collapse meters read.
+
+    python benchmarks/collapse_search.py --max-steps 1000 --seeds 0 --lr 2e-3      # any TrainConfig flag
+    python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
+
+Collapse proper (issue #17's test): at least half of the samples in at most two classes, by the package's MNIST
+classifier, and a diversity close to that of one class of real digits; a healthy run has every class at >= 5%.
+The table this printed, and what it did not find, are in benchmarks/README.md ("Looking for mode collapse").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from dcgan_utils.cli import add_config_arguments, config_from_args
+from dcgan_utils.engine import run_state
+from dcgan_utils.engine.data import load_dataset, to_model_range
+from dcgan_utils.engine.device import cpu_model
+from dcgan_utils.engine.training import train_gan
+from dcgan_utils.evaluation.diagnostics import diversity
+from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
+parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
+parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
+                    "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
+add_config_arguments(parser)
+args = parser.parse_args()
+if args.no_g_batchnorm:
+    built = run_state.Generator
+
+    def without_batchnorm(*a, **k):
+        g = built(*a, **k)
+        g.net = nn.Sequential(*[nn.Identity() if isinstance(m, nn.BatchNorm2d) else m for m in g.net])
+        return g
+
+    run_state.Generator = without_batchnorm
+
+classifier = mnist_classifier()
+data = load_dataset("mnist")
+test = load_dataset("mnist", train=False)
+real = to_model_range(test.images)
+one_class = {c: diversity(real[test.labels == c][:64]) for c in range(10)}
+print(f"{cpu_model()}, torch {torch.__version__}")
+print(f"real test digits: diversity of 64 {diversity(real[torch.randperm(len(real))[:64]]):.3f}; one class's "
+      f"{min(one_class.values()):.3f} (digit {min(one_class, key=one_class.get)}) to {max(one_class.values()):.3f}")
+print("| seed | steps | s | confident >= 0.9 | smallest class | top two classes | diversity of 64 | shares, largest first |")
+for seed in (int(s) for s in args.seeds.split(",")):
+    args.seed = seed
+    config = config_from_args(parser, args)
+    start = time.perf_counter()
+    state = train_gan(config, data, progress=False)
+    seconds = time.perf_counter() - start
+    z = torch.randn(args.samples, config.latent_dim, generator=torch.Generator().manual_seed(1000 + seed))
+    fake = torch.cat([run_state.generate(state, chunk) for chunk in z.split(1000)]).cpu()
+    coverage = class_coverage(classifier, fake)
+    shares = sorted(coverage["class_shares"], reverse=True)
+    print(f"| {seed} | {state.step} | {seconds:.0f} | {coverage['confident']:.0%} | {coverage['min_class_share']:.1%} | "
+          f"{shares[0] + shares[1]:.0%} | {diversity(fake[:64]):.3f} | {' '.join(f'{s:.2f}' for s in shares)} |",
+          flush=True)
