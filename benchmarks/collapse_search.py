@@ -48,7 +48,8 @@ test = load_dataset("mnist", train=False)
 real = to_model_range(test.images)
 one_class = {c: diversity(real[test.labels == c][:64]) for c in range(10)}
 print(f"{cpu_model()}, torch {torch.__version__}")
-print(f"real test digits: diversity of 64 {diversity(real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:64]]):.3f}; one class's "
+mixed = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:64]]
+print(f"real test digits: diversity of 64 {diversity(mixed):.3f}; one class's "
       f"{min(one_class.values()):.3f} (digit {min(one_class, key=one_class.get)}) to {max(one_class.values()):.3f} "
       f"(digit {max(one_class, key=one_class.get)})")
 print("| seed | steps | s | confident >= 0.9 | smallest class | top two classes | diversity of 64 | shares, largest first |")

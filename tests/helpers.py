@@ -42,12 +42,15 @@ def image_folder(root: Path, sizes=((32, 32),), modes=("RGB",), classes=("a", "b
     return written
 
 
-def small_notebook(path: Path, code: str, kernel: str = "python3") -> Path:
-    """Write a notebook with a `parameters` cell (SMOKE) and one code cell; the kernelspec names `kernel`."""
+def small_notebook(path: Path, code: str, kernel: str = "python3", heading: str = "") -> Path:
+    """Write a notebook with a `parameters` cell (SMOKE) and one code cell, after a markdown `heading` cell when one is
+    given; the kernelspec names `kernel`."""
     import nbformat  # here, not at the top: the GPU check's machine runs the CUDA tests without it
 
     cells = [nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
              nbformat.v4.new_code_cell(code)]
+    if heading:
+        cells.insert(0, nbformat.v4.new_markdown_cell(heading))
     metadata = {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), path)
     return path

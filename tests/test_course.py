@@ -52,13 +52,8 @@ def test_an_executed_notebooks_html_keeps_its_widgets(tmp_path):
 
 def course_page(path, number: int, title: str, code: str):
     """A small course notebook: the first cell as the index reads it, a parameters cell, and `code`."""
-    cells = [nbformat.v4.new_markdown_cell(f"# {number:02d} · {title}\n\n**Learning goals.** to {title.lower()}.\n\n"
-                                           f"**Expected runtime.** CPU: a second."),
-             nbformat.v4.new_code_cell("SMOKE = False", metadata={"tags": ["parameters"]}),
-             nbformat.v4.new_code_cell(code)]
-    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}  # as the course's
-    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=kernel), path)
-    return path
+    return small_notebook(path, code, heading=f"# {number:02d} · {title}\n\n**Learning goals.** to {title.lower()}.\n\n"
+                                              f"**Expected runtime.** CPU: a second.")
 
 
 def test_the_course_build_command_executes_each_notebook_into_a_page_and_an_index(tmp_path):
