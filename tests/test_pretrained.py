@@ -87,6 +87,17 @@ def test_the_course_ships_small_verified_releases_whose_keys_match_their_setting
 
 
 @pytest.mark.parametrize("key", sorted(SHIPPED))
+def test_a_shipped_run_ends_with_the_grid_its_final_weights_draw(key):
+    """Notebook 04 shows a run's last grid as its result: it must be the final step's, not the last sample_every's."""
+    config = TrainConfig.from_dict({**SHIPPED[key]["config"], "device": "cpu"})
+    state = load_run(config, find_pretrained(config))
+    step, grid = state.grids[-1]
+    assert step == state.step == SHIPPED[key]["step"], f"{key}: the last grid is from step {step} of {state.step}"
+    drawn = training.to_uint8(generate(state, state.fixed_noise, state.fixed_labels)).cpu()
+    assert (drawn.float() - grid.float()).abs().mean() < 1, "the last grid is not what the final weights draw"
+
+
+@pytest.mark.parametrize("key", sorted(SHIPPED))
 def test_the_shipped_generators_draw_recognisable_digits(key, mnist_root):
     config = TrainConfig.from_dict({**SHIPPED[key]["config"], "device": "cpu"})
     state = load_run(config, find_pretrained(config))
