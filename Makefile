@@ -27,12 +27,19 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -c constraints.txt -e ".[test]"
 	touch $@ $(VENV)/.installed-lab
 
-setup: $(VENV)/.installed-test  ## create .venv with everything, test tools included
+# JupyterLab's defaults for this environment: no "get notified about official Jupyter news?" popup over a notebook
+# (news_url=None alone does not stop it; tests/test_browser.py checks a fresh learner's lab shows no popup)
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/dcgan-course.json
+$(LAB_OVERRIDES): dcgan_utils/course/jupyterlab_overrides.json | $(BIN)/python
+	mkdir -p $(dir $@)
+	cp $< $@
 
-lab: $(VENV)/.installed-lab  ## open JupyterLab on the notebooks (installs the package and JupyterLab only)
+setup: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## create .venv with everything, test tools included
+
+lab: $(VENV)/.installed-lab $(LAB_OVERRIDES)  ## open JupyterLab on the notebooks (installs the package and JupyterLab only)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: $(VENV)/.installed-test  ## the whole test suite, notebooks included (smoke size)
+test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, notebooks included (smoke size)
 	$(BIN)/python -m pytest
 
 course: $(VENV)/.installed-test  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)

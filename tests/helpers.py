@@ -54,3 +54,13 @@ def small_notebook(path: Path, code: str, kernel: str = "python3", heading: str 
     metadata = {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=metadata), path)
     return path
+
+
+NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_root", "05_train_cifar10": "cifar_data",
+         "06_stabilising_training": "mnist_root"}  # the data fixture each notebook needs
+
+
+def data_for(notebook: Path, request) -> None:
+    """Skip (or, with DCGAN_REQUIRE_DATA=1, fail) like every other data test when the notebook's data are missing."""
+    if notebook.stem in NEEDS:
+        request.getfixturevalue(NEEDS[notebook.stem])

@@ -16,22 +16,12 @@ import pytest
 
 from dcgan_utils.course.build import NOTEBOOKS, check_parameters, course_notebooks, execute
 from dcgan_utils.course.student import student_copy
-from helpers import small_notebook
+from helpers import data_for, small_notebook
 
 pytestmark = pytest.mark.slow  # notebooks, a browser or several processes: not in `make floors`
 
 ALL = course_notebooks()
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
-
-
-NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_root", "05_train_cifar10": "cifar_data",
-         "06_stabilising_training": "mnist_root"}  # data fixtures
-
-
-def _data_for(notebook: Path, request) -> None:
-    """Skip (or, with DCGAN_REQUIRE_DATA=1, fail) like every other data test when the notebook's data are missing."""
-    if notebook.stem in NEEDS:
-        request.getfixturevalue(NEEDS[notebook.stem])
 
 
 def _digest(path: Path) -> str:
@@ -77,7 +67,7 @@ def test_student_copy_runs_and_matches_the_checked_outputs_with_nbval(notebook, 
     the exercise stubs included: each must still print "not attempted yet" with its solution gone. The solution cells
     are run by the next test, after the setup cells alone.
     """
-    _data_for(notebook, request)
+    data_for(notebook, request)
     before = _digest(notebook)
     copy = student_copy(notebook, tmp_path / "student")
     text = copy.read_text()
