@@ -1,6 +1,10 @@
 """What a learner sees, in a real browser: every course notebook opened in JupyterLab (started with `make lab`'s own
 flags and a fresh learner's settings) and run with Run All Cells at smoke size, and every rendered HTML page.
 
+The notebook opened is its student copy (`make student`: the solution cells removed), and this run is the one
+execution of each notebook in a test run: once it has finished, JupyterLab saves it and tests/executed.py checks the
+saved file as nbval would (no error, every checked output as committed, every exercise stub "not attempted yet").
+
 Each notebook must open clean (no popup over it, no raw widget text or half-drawn progress bar in its saved outputs;
 being marked modified at opening is reported, not yet checked), run without an error, and each of its widgets must
 redraw its figure when a slider moves. A screenshot of every figure on screen goes to build/browser/ for a person to
@@ -25,6 +29,8 @@ from nbconvert import HTMLExporter
 
 from conftest import _need
 from dcgan_utils.course.build import course_notebooks
+from dcgan_utils.course.student import student_copy
+from executed import CHROMIUM, problems
 from helpers import data_for
 
 pytestmark = pytest.mark.slow  # notebooks, a browser or several processes: not in `make floors`
@@ -32,7 +38,6 @@ pytestmark = pytest.mark.slow  # notebooks, a browser or several processes: not 
 ALL = course_notebooks()
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "browser"  # screenshots for a person to look at (build/ is git-ignored)
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # no calls out
 RAW = re.compile(r"(VBox|HBox|FloatSlider|IntSlider|FloatProgress|IntProgress)\(|NBVAL_|\b\d{1,2}%\|")  # not a figure
@@ -66,13 +71,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab on a free localhost port with a random token, serving copies of the course notebooks at smoke size,
-    with an empty settings folder (a learner's first start)."""
+    """JupyterLab on a free localhost port with a random token, serving the course notebooks' student copies at smoke
+    size, with an empty settings folder (a learner's first start); yields (address, token, the folder it serves)."""
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "notebooks"
-    root.mkdir()
     for notebook in ALL:
-        shutil.copy(notebook, root)
+        student_copy(notebook, root)
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "DCGAN_SMOKE": "1", "DCGAN_RUNS_DIR": str(tmp / "runs"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces")}
@@ -97,7 +101,7 @@ def lab(tmp_path_factory):
                     pass
         if server.poll() is not None or reply is None or reply.status != 200:
             pytest.fail("JupyterLab did not start: " + (tmp / "lab.log").read_text()[-2000:])
-        yield base, token
+        yield base, token, root
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -155,7 +159,7 @@ def _slider_redraws(page, area) -> str:
 def test_a_learner_opens_the_notebook_in_jupyterlab_runs_all_cells_and_moves_every_widget(notebook, lab, browser,
                                                                                           request, report):
     data_for(notebook, request)
-    base, token = lab
+    base, token, root = lab
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     # a workspace of its own, reset: JupyterLab would otherwise reopen the notebooks the earlier tests opened
     page.goto(f"{base}/lab/workspaces/{notebook.stem}/tree/{notebook.name}?token={token}&reset")
@@ -174,6 +178,10 @@ def test_a_learner_opens_the_notebook_in_jupyterlab_runs_all_cells_and_moves_eve
     areas = page.locator(".jp-OutputArea-output", has=page.locator(".widget-slider"))
     moved = [_slider_redraws(page, areas.nth(i)) for i in range(areas.count())]
     assert not page.evaluate(STATE)["errors"], "a widget raised"
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=60_000)
+    wrong = problems(root / notebook.name, notebook)  # the file JupyterLab saved, checked as nbval would
+    assert not wrong, "\n".join(wrong)
     popups = page.evaluate(POPUPS)
     assert not popups, f"a popup covers the notebook: {popups}"
     page.screenshot(path=str(SHOTS / notebook.stem / "page.png"))
