@@ -7,8 +7,8 @@ saved file as nbval would (no error, every checked output as committed, every ex
 
 Each notebook must open clean (unmodified, no popup over it, no raw widget text or half-drawn progress bar in its
 saved outputs), run without an error, and each of its widgets must
-redraw its figure when a slider moves. A screenshot of every figure on screen goes to build/browser/ for a person to
-look at: no headless executor can check these.
+redraw its figure when a slider moves. A screenshot of every figure (each cell scrolled to in turn: JupyterLab
+renders only the cells near the screen) goes to build/browser/ for a person to look at; every saved figure must show.
 """
 
 from __future__ import annotations
@@ -127,17 +127,32 @@ POPUPS = """() => [...document.querySelectorAll('.jp-Dialog, .Toastify__toast')]
 OUTPUT_TEXT = "() => [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText)"
 
 
-def _screenshots(page, folder: Path) -> int:
-    """Every figure on the page into folder/NN.png; each must have loaded (a broken image has no natural width)."""
+def _screenshots(page, folder: Path, cells=None) -> int:
+    """Every figure into folder/NN.png; each must have loaded (a broken image has no natural width).
+
+    cells: a JupyterLab notebook's cell count. JupyterLab renders only the cells near the screen, so each cell is
+    scrolled to in turn and its figures captured there; a page without it (HTML) holds every figure at once.
+    """
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    images = page.locator("img").filter(visible=True)  # a collapsed output hides its figures
-    for i in range(images.count()):
-        image = images.nth(i)
-        image.scroll_into_view_if_needed()
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0"), f"figure {i} did not load"
-        image.screenshot(path=str(folder / f"{i:02d}.png"))
-    return images.count()
+    count = 0
+    for cell in range(cells) if cells is not None else [None]:
+        if cell is not None:
+            page.evaluate("async i => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                          " await nb.scrollToItem(i, 'start'); }", cell)
+            scope = page.locator(f".jp-Notebook .jp-Cell[data-windowed-list-index='{cell}']")
+        else:
+            scope = page
+        images = scope.locator("img").filter(visible=True)  # a collapsed output hides its figures
+        for i in range(images.count()):
+            image = images.nth(i)
+            image.scroll_into_view_if_needed()
+            image.wait_for(state="visible")
+            page.wait_for_function("img => img.complete", arg=image.element_handle(), timeout=30_000)
+            assert image.evaluate("img => img.naturalWidth > 0"), f"figure {count} did not load"
+            image.screenshot(path=str(folder / f"{count:02d}.png"))
+            count += 1
+    return count
 
 
 def _slider_redraws(page, area) -> str:
@@ -170,13 +185,17 @@ def test_a_learner_opens_the_notebook_in_jupyterlab_runs_all_cells_and_moves_eve
     assert not opened["dirty"], "marked modified at opening: compare its metadata with what JupyterLab writes"
     stale = [t[:120] for t in page.evaluate(OUTPUT_TEXT) if RAW.search(t)]
     assert not stale, f"saved outputs show raw widget text, a test marker or a half-drawn progress bar: {stale}"
-    _screenshots(page, SHOTS / notebook.stem / "saved")
+    cells = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
+    saved = nbformat.read(root / notebook.name, as_version=4).cells
+    shown = sum(1 for c in saved if not c.metadata.get("jupyter", {}).get("outputs_hidden")
+                for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {})))
+    assert _screenshots(page, SHOTS / notebook.stem / "saved", cells) == shown, "a saved figure was not shown"
 
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(DONE, timeout=900_000, polling=1000)
     state = page.evaluate(STATE)
     assert not state["errors"], f"cells raised: {state['errors']}"
-    figures = _screenshots(page, SHOTS / notebook.stem / "run")
+    figures = _screenshots(page, SHOTS / notebook.stem / "run", cells)
     areas = page.locator(".jp-OutputArea-output", has=page.locator(".widget-slider"))
     moved = [_slider_redraws(page, areas.nth(i)) for i in range(areas.count())]
     assert not page.evaluate(STATE)["errors"], "a widget raised"
