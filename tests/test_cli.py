@@ -44,7 +44,17 @@ def test_resume_continues_the_run(trained):
               "--batch-size", 4, "--g-width", 4, "--d-width", 4, "--max-steps", 5, "--epochs", 2, "--device", "cpu",
               "--out", out, cwd=trained)
     assert run.returncode == 0, run.stderr
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 5 and "stopped by reaching its last step" in run.stdout
+
+
+def test_a_run_says_when_its_time_budget_stopped_it(tmp_path):
+    image_folder(tmp_path / "images", repeat=8)
+    run = cli("train", "--dataset", "folder", "--data-dir", tmp_path / "images", "--image-size", 32, "--batch-size", 4,
+              "--g-width", 4, "--d-width", 4, "--epochs", 1000, "--max-minutes", 0.0001, "--device", "cpu",
+              "--out", tmp_path / "run", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "stopped by its 0.0001-minute budget (--max-minutes 0: no limit)" in run.stdout, run.stdout
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] < 4000
 
 
 def test_sample_npy_and_png(trained):

@@ -73,3 +73,16 @@ def test_the_class_share_legend_covers_no_bar():
     assert not any(_boxes_overlap(legend, bar.get_window_extent(renderer)) for bar in ax.patches)
     assert fig.bbox.contains(legend.x1 - 1, legend.y0 + 1), "the legend stays inside the figure"
     matplotlib.pyplot.close(fig)
+
+
+def test_class_names_under_the_bars_do_not_overlap():
+    """CIFAR-10's names are long: 'airplane' and 'automobile' ran into each other in notebook 05's chart."""
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    fig = figures.plot_class_shares({"generated": [0.1] * 10, "real test images": [0.1] * 10}, names, "coverage")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels()]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == names
+    assert not any(_boxes_overlap(a, b) for a, b in zip(labels, labels[1:]))
+    assert all(fig.bbox.contains(box.x0 + 1, box.y0 + 1) for box in labels), "a name is cut off at the edge"
+    matplotlib.pyplot.close(fig)

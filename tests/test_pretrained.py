@@ -86,6 +86,15 @@ def test_the_course_ships_small_verified_releases_whose_keys_match_their_setting
         assert entry["note"], "say how and where it was trained"
 
 
+def test_a_whole_number_given_for_a_float_setting_is_the_same_run():
+    """max_minutes=0 and max_minutes=0.0 are one setting: notebook 04 writes the first and finds the shipped run, whose
+    settings record the second (their keys differed until 2026-12-01, so it would have trained instead)."""
+    shipped = {TrainConfig.from_dict(e["config"]).run_key() for e in SHIPPED.values()}
+    main = TrainConfig(epochs=20, sample_every=800, max_minutes=0)
+    assert main.max_minutes == 0.0 and isinstance(main.max_minutes, float) and main.run_key() in shipped
+    assert TrainConfig(lr=1, d_lr=1).run_key() == TrainConfig(lr=1.0, d_lr=1.0).run_key()
+
+
 @pytest.mark.parametrize("key", sorted(SHIPPED))
 def test_a_shipped_run_ends_with_the_grid_its_final_weights_draw(key):
     """Notebook 04 shows a run's last grid as its result: it must be the final step's, not the last sample_every's."""

@@ -197,6 +197,23 @@ def test_a_time_budget_counts_the_runs_own_training_time_across_sessions(tmp_pat
     assert again.step == first.step and load_checkpoint(tmp_path / "checkpoint.pt")["train_seconds"] >= 30
 
 
+def test_a_default_run_stops_at_five_minutes_of_training_unless_its_epochs_end_first(tmp_path, monkeypatch):
+    clock = {"t": 0.0}
+
+    def tick():
+        clock["t"] += 5.0  # every reading of the clock: five seconds later
+        return clock["t"]
+
+    monkeypatch.setattr(training.time, "perf_counter", tick)
+    long = tiny_config(epochs=1000)  # TrainConfig's default budget: 1000 epochs of 8 steps would not fit in it
+    cut = train_gan(long, tiny_data(), tmp_path / "long", progress=False)
+    assert cut.finished and 300 <= cut.train_seconds < 320 and 0 < cut.step < 8000
+    short = train_gan(tiny_config(epochs=2), tiny_data(), tmp_path / "short", progress=False)  # well within it
+    assert short.step == 16 and short.train_seconds < 300
+    unlimited = train_gan(tiny_config(epochs=50, max_minutes=0), tiny_data(), tmp_path / "all", progress=False)
+    assert unlimited.step == 400 and unlimited.train_seconds > 300
+
+
 def test_callback_runs_once_per_epoch_with_the_history_so_far():
     seen = []
     train_gan(tiny_config(epochs=3), tiny_data(), progress=False,

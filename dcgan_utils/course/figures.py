@@ -148,7 +148,11 @@ def plot_class_shares(shares: dict[str, list[float]], classes: list[str] | tuple
     for i, (name, values) in enumerate(shares.items()):
         ax.bar(torch.arange(len(values)) + (i - (len(shares) - 1) / 2) * width, values, width, label=name)
     ax.axhline(1 / len(classes), color="grey", lw=0.8, ls="--", label="uniform")
-    ax.set_xticks(range(len(classes)), [c.split(" - ")[0] for c in classes])
+    names = [c.split(" - ")[0] for c in classes]
+    ax.set_xticks(range(len(classes)), names)
+    if max(map(len, names)) > 5:  # CIFAR-10's names side by side would run into each other: every other one lower
+        for tick in ax.xaxis.get_major_ticks()[1::2]:
+            tick.set_pad(14)
     ax.set(ylabel="share of images", title=title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)  # beside the bars, never on them
     fig.tight_layout()

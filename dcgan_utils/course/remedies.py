@@ -49,8 +49,10 @@ def ring_config(name: str, steps: int, seed: int) -> ToyConfig:
 
 
 def mnist_config(name: str, seed: int, steps: int = MNIST_STEPS, **where) -> TrainConfig:
-    """The MNIST run of one remedy: the defaults with the remedy's settings, `steps` generator steps."""
-    return TrainConfig(dataset="mnist", max_steps=steps, epochs=0, seed=seed, **where, **REMEDIES[name][2])
+    """The MNIST run of one remedy: the defaults with the remedy's settings, `steps` generator steps (no time budget:
+    every remedy gets the same steps on any machine)."""
+    return TrainConfig(dataset="mnist", max_steps=steps, epochs=0, max_minutes=0, seed=seed, **where,
+                       **REMEDIES[name][2])
 
 
 def mnist_row(name: str, seed: int, data, real_test: torch.Tensor, classifier, steps: int = MNIST_STEPS,

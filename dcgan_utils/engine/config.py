@@ -63,7 +63,9 @@ class TrainConfig:
     ema: float = knob(0.0, "decay of a moving average of G's weights used for samples; 0 turns it off")
     epochs: int = knob(20, "passes over the training set")
     max_steps: int = knob(0, "stop after this many generator steps in total; 0 means no limit")
-    max_minutes: float = knob(0.0, "stop after this much training time of the run (kept across resumes); 0: none")
+    max_minutes: float = knob(5.0, "stop after this much training time of the run (kept across resumes): a default "
+                                   "run takes about 5 minutes on any machine, or less when its epochs end first; "
+                                   "0: no limit (a run of exactly its epochs or max_steps)")
     sample_every: int = knob(200, "steps between image grids from the fixed noise")
     checkpoint_every: int = knob(1000, "steps between checkpoints (one is also written at the end)")
     num_samples: int = knob(64, "images in the fixed-noise grid")
@@ -74,6 +76,10 @@ class TrainConfig:
     seed: int = knob(0, "seeds Python, NumPy, PyTorch, the noise and the data order")
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # max_minutes=0 and 0.0 are one setting: one run key, one run folder
+            value = getattr(self, f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
         def check(ok: bool, field: str, rule: str) -> None:
             if not ok:
                 raise ValueError(f"TrainConfig.{field} {rule}, got {getattr(self, field)!r}")
@@ -123,7 +129,8 @@ class TrainConfig:
     def run_key(self) -> str:
         """<dataset>-<12 hex digits of the settings that differ from their defaults>; device, data folder and
         compile aside. Equal settings give equal keys on any machine, and a field added later, left at its default,
-        leaves every existing key (and so every shipped pretrained run) as it was."""
+        leaves every existing key (and so every shipped pretrained run) as it was. A changed default changes the key
+        of every run that set the old value (max_minutes 0 -> 5 on 2026-12-01: the shipped runs were re-exported)."""
         settings = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                     if f.name not in WHERE and getattr(self, f.name) != f.default}
         settings["dataset"] = self.dataset
