@@ -77,7 +77,7 @@ def test_the_cli_trains_and_resumes_under_torchrun(images):
     first = torchrun("-m", "dcgan_utils", "train", *TINY, "--data-dir", images / "images", "--batch-size", 8,
                      "--max-steps", 2, "--out", out, cwd=images)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert first.stdout.count("2 steps; wrote") == 1, "rank 0 alone reports and writes"
+    assert first.stdout.count("2 steps in ") == 1, "rank 0 alone reports and writes"
     ck = load_checkpoint(out / "checkpoint.pt")
     assert ck["step"] == 2 and ck["config"]["batch_size"] == 8  # the run's batch: 8 per step in all, 4 on each rank
     resumed = torchrun("-m", "dcgan_utils", "train", *TINY, "--data-dir", images / "images", "--batch-size", 8,

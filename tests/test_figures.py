@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 
@@ -85,4 +86,22 @@ def test_class_names_under_the_bars_do_not_overlap():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == names
     assert not any(_boxes_overlap(a, b) for a, b in zip(labels, labels[1:]))
     assert all(fig.bbox.contains(box.x0 + 1, box.y0 + 1) for box in labels), "a name is cut off at the edge"
+    matplotlib.pyplot.close(fig)
+
+
+def test_a_long_legend_of_paths_covers_no_path():
+    """Notebook 06's Dirac-GAN figure: six spiralling paths; its legend sat on the paths' lower right."""
+    t = torch.linspace(0, 12, 400)
+    paths = {f"path {k}": torch.stack([(1 + k / 3) * torch.cos(t) * (1 - t / 30), (1 + k / 3) * torch.sin(t) * (1 - t / 30)], 1)
+             for k in range(6)}
+    fig = figures.plot_paths(paths, "spirals")
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    for line in ax.get_lines():
+        points = ax.transData.transform(line.get_xydata())
+        inside = ((points[:, 0] > legend.x0) & (points[:, 0] < legend.x1) & (points[:, 1] > legend.y0)
+                  & (points[:, 1] < legend.y1))
+        assert not inside.any(), f"the legend covers {line.get_label()}"
+    assert fig.bbox.contains(legend.x1 - 1, legend.y0 + 1), "the legend stays inside the figure"
     matplotlib.pyplot.close(fig)

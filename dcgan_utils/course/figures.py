@@ -85,14 +85,19 @@ def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_los
 def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
                axes: tuple[str, str] = ("x (minimises xy)", "y (maximises xy)")) -> plt.Figure:
     """Trajectories in a plane, one line per label, starting points marked; `axes` names the two coordinates."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    beside = len(paths) > 2  # a long legend inside the axes would cover the paths: put it beside them
+    fig, ax = plt.subplots(figsize=(7.5 if beside else 4.5, 4.5))
     for label, path in paths.items():
+        path = torch.as_tensor(path).detach().cpu().numpy()  # matplotlib 3.8 (the floor) takes no tensors
         ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
         ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
     ax.scatter([0], [0], marker="*", s=80, color="C3", label="equilibrium (0, 0)")
     ax.set(aspect="equal", xlabel=axes[0], ylabel=axes[1])
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    if beside:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    else:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
