@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
-import subprocess
 import tempfile
 import time
 
@@ -23,6 +21,7 @@ import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
 from dcgan_utils.engine.data import load_dataset, to_model_range
+from dcgan_utils.engine.device import cpu_model
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance, mnist_classifier
@@ -35,10 +34,7 @@ add_config_arguments(parser)
 parser.set_defaults(epochs=0)  # no epoch cap: the marks decide
 args = parser.parse_args()
 
-cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(["lscpu"], capture_output=True, text=True)
-            .stdout.splitlines() if line.startswith("Model name")), platform.processor())
-flags = set(open("/proc/cpuinfo").read().split()) if platform.system() == "Linux" else set()
-print(f"CPU: {cpu}; amx_bf16 {'amx_bf16' in flags}, avx512_bf16 {'avx512_bf16' in flags}; torch {torch.__version__}")
+print(f"CPU: {cpu_model()}; torch {torch.__version__}")
 classifier = mnist_classifier()  # trained once and cached, outside every budget
 test = to_model_range(load_dataset("mnist", train=False).images)
 real = class_coverage(classifier, test)

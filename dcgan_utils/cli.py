@@ -63,8 +63,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     samples = generate(state, state.fixed_noise, state.fixed_labels)
     save_image(samples, out / "samples.png", nrow=config.num_classes or 8, normalize=True, value_range=(-1, 1))
     (out / "history.json").write_text(json.dumps({"config": config.to_dict(), **state.history}))
-    budget = config.max_minutes and state.train_seconds >= 60 * config.max_minutes
-    why = f"its {config.max_minutes:g}-minute budget (--max-minutes 0: no limit)" if budget else "reaching its last step"
+    why = (f"its {config.max_minutes:g}-minute budget (--max-minutes 0: no limit)"
+           if config.budget_spent(state.train_seconds) else "reaching its last step")
     print(f"{state.step} steps in {state.train_seconds:.0f} s of training, stopped by {why}; "
           f"wrote {out / 'checkpoint.pt'}, {out / 'samples.png'}, {out / 'history.json'}")
 

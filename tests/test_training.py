@@ -182,14 +182,19 @@ def test_a_field_added_later_at_its_default_keeps_every_run_key(monkeypatch):
     assert Later(new_knob=0.25).run_key() != before[0]
 
 
-def test_a_time_budget_counts_the_runs_own_training_time_across_sessions(tmp_path, monkeypatch):
+def _fake_clock(monkeypatch, seconds: float) -> None:
+    """The trainer's clock, made to advance `seconds` at every reading: a time budget without waiting for it."""
     clock = {"t": 0.0}
 
     def tick():
-        clock["t"] += 1.0  # every reading of the clock: one second later
+        clock["t"] += seconds
         return clock["t"]
 
     monkeypatch.setattr(training.time, "perf_counter", tick)
+
+
+def test_a_time_budget_counts_the_runs_own_training_time_across_sessions(tmp_path, monkeypatch):
+    _fake_clock(monkeypatch, 1.0)  # every reading of the clock: one second later
     config = tiny_config(epochs=0, max_steps=1000, max_minutes=0.5)  # 30 s of training
     first = train_gan(config, tiny_data(), tmp_path, progress=False)
     assert first.finished and 30 <= first.train_seconds < 33 and 0 < first.step < 1000
@@ -198,13 +203,7 @@ def test_a_time_budget_counts_the_runs_own_training_time_across_sessions(tmp_pat
 
 
 def test_a_default_run_stops_at_five_minutes_of_training_unless_its_epochs_end_first(tmp_path, monkeypatch):
-    clock = {"t": 0.0}
-
-    def tick():
-        clock["t"] += 5.0  # every reading of the clock: five seconds later
-        return clock["t"]
-
-    monkeypatch.setattr(training.time, "perf_counter", tick)
+    _fake_clock(monkeypatch, 5.0)  # every reading of the clock: five seconds later
     long = tiny_config(epochs=1000)  # TrainConfig's default budget: 1000 epochs of 8 steps would not fit in it
     cut = train_gan(long, tiny_data(), tmp_path / "long", progress=False)
     assert cut.finished and 300 <= cut.train_seconds < 320 and 0 < cut.step < 8000

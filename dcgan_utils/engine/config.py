@@ -126,6 +126,10 @@ class TrainConfig:
         """Plain dict (for checkpoints and JSON)."""
         return dataclasses.asdict(self)
 
+    def budget_spent(self, train_seconds: float) -> bool:
+        """Whether a run that has trained for train_seconds has used up max_minutes (never, when it is 0)."""
+        return bool(self.max_minutes) and train_seconds >= 60 * self.max_minutes
+
     def run_key(self) -> str:
         """<dataset>-<12 hex digits of the settings that differ from their defaults>; device, data folder and
         compile aside. Equal settings give equal keys on any machine, and a field added later, left at its default,

@@ -210,7 +210,7 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
 
     def over_budget() -> bool:
         clock()
-        return bool(config.max_minutes) and state.train_seconds >= 60 * config.max_minutes
+        return config.budget_spent(state.train_seconds)
 
     def save() -> None:
         _flush(state, pending, agree)  # a non-finite loss raises here, before the last good checkpoint is replaced
