@@ -2,6 +2,10 @@
 
     python benchmarks/quality_curve.py                          # the package's defaults, no epoch cap
     python benchmarks/quality_curve.py --minutes 1 2 5 --seed 1 # other marks, any TrainConfig flag
+    python benchmarks/quality_curve.py --batch-size 32 --label "batch 32" --seed 1
+
+Rows are added to --out (default dcgan_utils/pretrained/quality_curve_mnist.json, which notebook 04 plots), replacing
+the rows of the same label and seed and keeping the others.
 
 The run trains to the first mark (TrainConfig.max_minutes), is evaluated, then resumes from its checkpoint with the next
 mark as its budget (the budget counts the run's own training time across sessions, and a resumed run continues bit
@@ -14,34 +18,49 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
-from dcgan_utils.engine.data import load_dataset, to_model_range
+from dcgan_utils.course.quality_curve import RESULTS
+from dcgan_utils.engine.data import data_root, load_dataset, to_model_range
 from dcgan_utils.engine.device import cpu_model
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
-from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance, mnist_classifier
+from dcgan_utils.evaluation.metrics import (CLASSIFIER_VERSION, class_coverage, frechet_distance,
+                                           mnist_classifier)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5, 10, 20], help="marks, minutes of training")
 parser.add_argument("--samples", type=int, default=10000, help="generated images evaluated at each mark")
-parser.add_argument("--label", default="defaults", help="row name in the printed table")
+parser.add_argument("--label", default="defaults", help="the recipe's name in the table and the figure")
+parser.add_argument("--out", default=str(Path(__file__).parents[1] / "dcgan_utils" / "pretrained" / RESULTS),
+                    help="JSON file the rows are added to")
 add_config_arguments(parser)
 parser.set_defaults(epochs=0)  # no epoch cap: the marks decide
 args = parser.parse_args()
 
-print(f"CPU: {cpu_model()}; torch {torch.__version__}")
+machine = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+print(f"CPU: {machine}")
 classifier = mnist_classifier()  # trained once and cached, outside every budget
+judge = data_root() / "classifiers" / f"mnist_cnn_2ep_v{CLASSIFIER_VERSION}.pt"  # the file mnist_classifier() read
+judge_sha = hashlib.sha256(judge.read_bytes()).hexdigest()
+print(f"judge: {judge.name}, sha256 {judge_sha}")
 test = to_model_range(load_dataset("mnist", train=False).images)
 real = class_coverage(classifier, test)
 print(f"real test digits: confident {real['confident']:.1%}, smallest class {real['min_class_share']:.1%}")
 data = load_dataset("mnist", image_size=args.image_size)
 base = config_from_args(parser, args)
 print("| run | minutes | steps | epochs | confident >= 0.9 | smallest class | Frechet distance | wall s |")
+out = Path(args.out)
+saved = json.loads(out.read_text()) if out.is_file() else {"rows": []}
+kept = [r for r in saved["rows"] if (r["label"], r["seed"]) != (args.label, base.seed)]
+rows = []
 with tempfile.TemporaryDirectory() as folder:
     start = time.perf_counter()
     for i, minutes in enumerate(sorted(args.minutes)):
@@ -55,3 +74,10 @@ with tempfile.TemporaryDirectory() as folder:
         print(f"| {args.label}, seed {config.seed} | {state.train_seconds / 60:.1f} | {state.step} | {epochs:.1f} | "
               f"{cov['confident']:.1%} | {cov['min_class_share']:.1%} | {fd:.1f} | "
               f"{time.perf_counter() - start:.0f} |", flush=True)
+        rows.append({"label": args.label, "seed": config.seed, "minutes": state.train_seconds / 60,
+                     "steps": state.step, "epochs": epochs, "confident": cov["confident"],
+                     "min_class_share": cov["min_class_share"], "frechet": fd})
+        out.write_text(json.dumps({"machine": machine, "judge": judge.name, "judge_sha256": judge_sha,
+                                   "samples": args.samples, "real": {k: real[k] for k in ("confident", "min_class_share")},
+                                   "rows": kept + rows}, indent=1) + "\n")
+print(f"wrote {out}")

@@ -1,0 +1,61 @@
+"""Notebook 04's quality-per-minute figure: the shipped curve and what the figure draws from it."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from dcgan_utils.course import quality_curve  # noqa: E402
+
+MARKS = [1, 2, 5, 10, 20]  # benchmarks/quality_curve.py's default marks, minutes of training
+
+
+def row(label, seed, minutes, confident, smallest, frechet):
+    return {"label": label, "seed": seed, "minutes": minutes, "steps": int(minutes * 100), "epochs": minutes / 5,
+            "confident": confident, "min_class_share": smallest, "frechet": frechet}
+
+
+def test_curves_groups_rows_by_recipe_then_seed_in_order_of_training_time():
+    rows = [row("a", 0, 2.0, 0.2, 0.03, 90.0), row("b", 0, 1.0, 0.1, 0.02, 99.0), row("a", 0, 1.0, 0.1, 0.01, 100.0),
+            row("a", 1, 1.0, 0.15, 0.02, 95.0)]
+    grouped = quality_curve.curves(rows)
+    assert list(grouped) == [("a", 0), ("a", 1), ("b", 0)]  # recipes as they first appear
+    assert [r["minutes"] for r in grouped[("a", 0)]] == [1.0, 2.0]
+
+
+def test_the_figure_draws_each_recipe_and_seed_at_its_own_numbers():
+    results = {"real": {"confident": 0.95, "min_class_share": 0.088},
+               "rows": [row("defaults", 0, 1.01, 0.30, 0.02, 120.0), row("defaults", 0, 2.02, 0.45, 0.04, 80.0),
+                        row("batch 32", 1, 1.0, 0.35, 0.03, 110.0), row("batch 32", 1, 2.0, 0.50, 0.05, 70.0)]}
+    fig = quality_curve.plot_quality_curve(results)
+    confident, smallest, frechet = fig.axes
+    lines = {line.get_label(): line for line in confident.get_lines()}
+    assert list(lines["defaults, seed 0"].get_xdata()) == [1.01, 2.02]
+    assert list(lines["defaults, seed 0"].get_ydata()) == [30.0, 45.0]  # percent
+    assert list(lines["batch 32, seed 1"].get_ydata()) == [35.0, 50.0]
+    assert lines["batch 32, seed 1"].get_linestyle() == "--" and lines["defaults, seed 0"].get_linestyle() == "-"
+    assert lines["real test digits"].get_ydata()[0] == 95.0 and lines["target (90%, 5%)"].get_ydata()[0] == 90.0
+    small = {line.get_label(): line for line in smallest.get_lines()}
+    assert list(small["defaults, seed 0"].get_ydata()) == [2.0, 4.0]  # 0.02 * 100, 0.04 * 100 are exact in floats
+    assert abs(small["real test digits"].get_ydata()[0] - 8.8) < 1e-9 and small["target (90%, 5%)"].get_ydata()[0] == 5.0
+    far = {line.get_label(): line for line in frechet.get_lines()}
+    assert list(far["batch 32, seed 1"].get_ydata()) == [110.0, 70.0]
+    legend = [text.get_text() for text in frechet.get_legend().get_texts()]
+    assert legend == ["defaults, seed 0", "batch 32, seed 1", "real test digits", "target (90%, 5%)"]
+    plt.close(fig)
+
+
+def test_the_shipped_curve_holds_two_recipes_on_two_seeds_at_every_mark():
+    shipped = quality_curve.load_quality_curve()
+    assert "threads" in shipped["machine"] and len(shipped["judge_sha256"]) == 64
+    assert 0.9 < shipped["real"]["confident"] < 1 and 0.05 < shipped["real"]["min_class_share"] < 0.1
+    grouped = quality_curve.curves(shipped["rows"])
+    assert list(grouped) == [("defaults", 0), ("defaults", 1), ("batch 32", 0), ("batch 32", 1)]
+    for rows in grouped.values():
+        # the budget stops a run at the first step past its mark, so each mark is reached and not overshot by much
+        assert [mark <= r["minutes"] < mark + 0.1 for r, mark in zip(rows, MARKS)] == [True] * 5
+        steps = [r["steps"] for r in rows]
+        assert steps == sorted(steps) and len(set(steps)) == 5  # one run, resumed: steps only grow
+        for r in rows:
+            assert 0 <= r["confident"] <= 1 and 0 <= r["min_class_share"] <= 0.5 and r["frechet"] > 0
