@@ -28,12 +28,12 @@ import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
 from dcgan_utils.course.quality_curve import RESULTS
-from dcgan_utils.engine.data import data_root, load_dataset, to_model_range
-from dcgan_utils.engine.device import cpu_model
+from dcgan_utils.engine.data import load_dataset, to_model_range
+from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
-from dcgan_utils.evaluation.metrics import (CLASSIFIER_VERSION, class_coverage, frechet_distance,
-                                           mnist_classifier)
+from dcgan_utils.evaluation.metrics import (class_coverage, frechet_distance, mnist_classifier,
+                                           mnist_classifier_path)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5, 10, 20], help="marks, minutes of training")
@@ -45,10 +45,10 @@ add_config_arguments(parser)
 parser.set_defaults(epochs=0)  # no epoch cap: the marks decide
 args = parser.parse_args()
 
-machine = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+machine = machine_summary()
 print(f"CPU: {machine}")
 classifier = mnist_classifier()  # trained once and cached, outside every budget
-judge = data_root() / "classifiers" / f"mnist_cnn_2ep_v{CLASSIFIER_VERSION}.pt"  # the file mnist_classifier() read
+judge = mnist_classifier_path()  # the file mnist_classifier() read
 judge_sha = hashlib.sha256(judge.read_bytes()).hexdigest()
 print(f"judge: {judge.name}, sha256 {judge_sha}")
 test = to_model_range(load_dataset("mnist", train=False).images)

@@ -12,11 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from dcgan_utils.course.remedies import MNIST_STEPS, REMEDIES, RESULTS, mnist_row
 from dcgan_utils.engine.data import load_dataset, to_model_range
-from dcgan_utils.engine.device import cpu_model
+from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.evaluation.metrics import mnist_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,11 +25,6 @@ parser.add_argument("--out", default=str(Path(__file__).parents[1] / "dcgan_util
 parser.add_argument("--only", action="append", choices=list(REMEDIES), help="measure only this remedy (repeatable) "
                     "and replace its rows in --out, keeping the others")
 args = parser.parse_args()
-
-
-def machine() -> str:
-    """The CPU (lscpu's model name and flags), the thread count and the PyTorch version."""
-    return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 classifier = mnist_classifier()
@@ -51,6 +44,6 @@ for name in args.only or REMEDIES:
         rows.append(row)
         print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
         ordered = sorted(kept + rows, key=lambda r: (list(REMEDIES).index(r["remedy"]), r["seed"]))
-        Path(args.out).write_text(json.dumps({"machine": machine(), "steps": args.steps, "samples": args.samples,
+        Path(args.out).write_text(json.dumps({"machine": machine_summary(), "steps": args.steps, "samples": args.samples,
                                               "rows": ordered}, indent=1) + "\n")
 print(f"wrote {args.out}")

@@ -33,11 +33,13 @@ def curves(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
 
 
 def plot_quality_curve(results: dict) -> plt.Figure:
-    """Confident share, smallest class and Frechet distance against minutes of training (a log time axis),
-    a colour per recipe, a line style per seed; real test digits' confident share and smallest class dotted, the 90% and 5% targets dashed."""
+    """Confident share, smallest class and Frechet distance against minutes of training (a log time axis), a colour
+    per recipe, a line style per seed; real test digits' confident share and smallest class dotted, the 90% and 5%
+    targets dash-dotted."""
     fig, axes = plt.subplots(1, len(PANELS), figsize=(13, 3.4))
-    recipes = list(dict.fromkeys(r["label"] for r in results["rows"]))
-    for (label, seed), rows in curves(results["rows"]).items():
+    grouped = curves(results["rows"])
+    recipes = list(dict.fromkeys(label for label, _ in grouped))  # a colour per recipe, in curves()' order
+    for (label, seed), rows in grouped.items():
         minutes = [r["minutes"] for r in rows]
         for ax, (key, _, scale) in zip(axes, PANELS):
             ax.plot(minutes, [r[key] * scale for r in rows], marker="o", markersize=3, color=f"C{recipes.index(label)}",

@@ -79,6 +79,11 @@ def cpu_model() -> str:
     return f"{model} (flags: {', '.join(flags) or 'none of avx2/avx512f/avx512_bf16/amx_bf16'})"
 
 
+def machine_summary() -> str:
+    """cpu_model(), the thread count and the PyTorch version: the machine line a shipped CPU measurement carries."""
+    return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
 def auto_precision(device_type: str, cuda_capability: tuple[int, int] | None = None,
                    flags: frozenset[str] = frozenset()) -> str:
     """The precision "auto" picks: what the hardware computes natively, never an emulation.
