@@ -20,7 +20,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 D_NORMS = ("batch", "layer", "spectral", "none")  # the discriminator's normalisation
 # the fields a checkpoint fixes: resuming with other values is refused
 ARCHITECTURE = ("dataset", "image_size", "channels", "latent_dim", "g_width", "d_width", "num_classes", "d_norm",
-                "minibatch_std")
+                "minibatch_std", "extra_layer")
 WHERE = ("device", "data_dir", "compile")  # where and how a run executes, not what it learns (left out of run_key)
 
 
@@ -49,10 +49,14 @@ class TrainConfig:
                                 '(spectral norm on every convolution, Miyato et al. 2018) or "none"')
     minibatch_std: bool = knob(False, "give D one more feature map before its last layer: the spread of its features "
                                       "over groups of 4 images (Karras et al. 2018), so it can see a lack of variety")
+    extra_layer: bool = knob(False, "one more 3x3 stride-1 convolution in G and in D where they hold width maps "
+                                    "(14x14 for MNIST); not the paper's")
     gradient_penalty: float = knob(0.0, "weight lambda of WGAN-GP's gradient penalty on interpolates (Gulrajani et "
                                         "al.: 10); 0: off")
     r1_penalty: float = knob(0.0, "weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real images "
                                   "(Mescheder et al. 2018); 0: off")
+    top_k: float = knob(1.0, "G learns from the k fakes D scores highest: k starts at the whole batch and shrinks "
+                             "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020); 1: off")
     batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
     d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
@@ -60,6 +64,8 @@ class TrainConfig:
     beta1: float = knob(0.5, "Adam momentum; Radford et al. lower it from 0.9 to 0.5 for stability")
     beta2: float = knob(0.999, "Adam second-moment decay (Adam's default, kept by PyTorch's DCGAN example and by "
                                "Radford et al.'s code; the paper does not state it)")
+    lr_decay: bool = knob(False, "decay both learning rates linearly to 0 over the run: over max_minutes of "
+                                 "training time when set, else over its epochs or max_steps")
     ema: float = knob(0.0, "decay of a moving average of G's weights used for samples; 0 turns it off")
     epochs: int = knob(20, "passes over the training set")
     max_steps: int = knob(0, "stop after this many generator steps in total; 0 means no limit")
@@ -101,6 +107,7 @@ class TrainConfig:
             check(_is_num(getattr(self, name)) and getattr(self, name) > 0, name, "must be a number > 0")
         for name in ("beta1", "beta2"):
             check(_is_num(getattr(self, name)) and 0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
+        check(_is_num(self.top_k) and 0 < self.top_k <= 1, "top_k", "must be in (0, 1] (1: off)")
         check(_is_num(self.ema) and 0 <= self.ema < 1, "ema", "must be in [0, 1) (0 turns it off)")
         check(_is_num(self.max_minutes) and self.max_minutes >= 0, "max_minutes", "must be >= 0 (0: no limit)")
         check(self.epochs > 0 or self.max_steps > 0 or self.max_minutes > 0, "epochs",

@@ -82,6 +82,10 @@ def train_distributed(config: TrainConfig, out_dir: str | Path, resume: bool = F
     if config.gradient_penalty or config.r1_penalty:
         raise ValueError("gradient penalties (gradient_penalty, r1_penalty) take a second derivative, which does not "
                          "pass through DistributedDataParallel: train them in one process, or use d_norm='spectral'")
+    if config.lr_decay and config.max_minutes:
+        raise ValueError("lr_decay over max_minutes follows each process's own clock, so the processes' learning rates "
+                         "would differ: decay over steps (max_minutes=0 with epochs or max_steps), or train in one "
+                         "process")
     device = torch.device(device_for_rank(config.device, local))
     if device.type == "cuda":
         torch.cuda.set_device(device)

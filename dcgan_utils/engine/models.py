@@ -23,6 +23,9 @@ Shapes, with w = width, C = channels and s0 the first spatial side (7 for 28x28,
     28   | (w*2, 7)  -> (w, 14)  -> (C, 28)               | (w, 14) -> (2w, 7) -> logit
     32   | (w*4, 4)  -> (2w, 8)  -> (w, 16) -> (C, 32)    | (w, 16) -> (2w, 8) -> (4w, 4) -> logit
     64   | (w*8, 4)  -> (4w, 8)  -> (2w, 16) -> (w, 32) -> (C, 64) | (w, 32) -> ... -> (8w, 4) -> logit
+
+extra_layer=True (not the paper's) adds one 3x3 stride-1 convolution, with its normalisation and activation, where G
+and D hold w maps (G's last hidden side, D's first: 14x14 for MNIST), which keeps every shape above.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class Generator(nn.Module):
     """Map noise z of shape (N, latent_dim) to images (N, channels, image_size, image_size) in [-1, 1]."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
-                 num_classes: int = 0):
+                 num_classes: int = 0, extra_layer: bool = False):
         super().__init__()
         if not isinstance(latent_dim, int) or latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer (the paper uses 100), got {latent_dim!r}")
@@ -71,6 +74,12 @@ class Generator(nn.Module):
                 nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),  # (N, c_out, 2s, 2s): doubles the side
                 nn.BatchNorm2d(c_out),  # (N, c_out, 2s, 2s)
                 nn.ReLU(inplace=True),  # (N, c_out, 2s, 2s)
+            ]
+        if extra_layer:  # one more layer at G's last hidden side, shape kept
+            layers += [
+                nn.Conv2d(hidden[-1], hidden[-1], 3, 1, 1, bias=False),  # (N, w, size/2, size/2)
+                nn.BatchNorm2d(hidden[-1]),  # (N, w, size/2, size/2)
+                nn.ReLU(inplace=True),  # (N, w, size/2, size/2)
             ]
         layers += [
             nn.ConvTranspose2d(hidden[-1], channels, 4, 2, 1, bias=False),  # (N, C, size, size): no BatchNorm here
@@ -100,7 +109,7 @@ class Discriminator(nn.Module):
     """Map images (N, channels, image_size, image_size) to one real-vs-fake logit each, shape (N,)."""
 
     def __init__(self, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 0,
-                 norm: str = "batch", minibatch_std: bool = False):
+                 norm: str = "batch", minibatch_std: bool = False, extra_layer: bool = False):
         super().__init__()
         s0, hidden = _plan(image_size, channels, width)
         hidden = hidden[::-1]  # D mirrors G: from the largest feature map to the smallest
@@ -114,6 +123,12 @@ class Discriminator(nn.Module):
             nn.Conv2d(channels + num_classes, hidden[0], 4, 2, 1, bias=False),  # (N, w, size/2, size/2)
             nn.LeakyReLU(0.2, inplace=True),  # (N, w, size/2, size/2)
         ]
+        if extra_layer:  # one more layer at D's first side, shape kept
+            layers += [
+                nn.Conv2d(hidden[0], hidden[0], 3, 1, 1, bias=False),  # (N, w, size/2, size/2)
+                _norm_layer(norm, hidden[0]),  # (N, w, size/2, size/2)
+                nn.LeakyReLU(0.2, inplace=True),  # (N, w, size/2, size/2)
+            ]
         for c_in, c_out in zip(hidden, hidden[1:]):
             layers += [
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),  # (N, c_out, s/2, s/2): strided conv halves the side

@@ -34,6 +34,7 @@ class GANState:
     fixed_noise: torch.Tensor  # (num_samples, latent_dim): the same z for every grid
     fixed_labels: torch.Tensor | None  # (num_samples,) classes 0, 1, ..., for a conditional G's grids; else None
     step: int = 0  # generator steps done
+    epoch: int = 0  # the epoch in progress (the training loop sets it; top-k training reads it)
     train_seconds: float = 0.0  # training time of the run so far, over all sessions (what max_minutes limits)
     finished: bool = False  # the run reached its end (steps, epochs or time budget), not a signal or an error
     history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STATS})
@@ -60,9 +61,10 @@ def build_state(config: TrainConfig) -> GANState:
     device = get_device(config.device)
     precision = resolve_precision(config.precision, device)
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width, config.num_classes)
+    G = Generator(config.image_size, config.channels, config.latent_dim, config.g_width, config.num_classes,
+                  config.extra_layer)
     D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm,
-                      config.minibatch_std)
+                      config.minibatch_std, config.extra_layer)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(

@@ -4,6 +4,7 @@ EMA, checkpoints, exact resume, a time budget and stop decisions that every DDP 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_o
 from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
 from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
 
+TOP_K_DECAY = 0.99  # top-k training: k shrinks by this factor per epoch (Sinha et al. 2020)
 FLUSH_EVERY = 25  # steps between moving statistics to the history (one device sync) and, under DDP, agreeing to stop
 
 
@@ -48,6 +50,19 @@ def _out_of_memory(err: Exception, config: TrainConfig, device: torch.device, wh
 def epoch_order(seed: int, epoch: int) -> torch.Generator:
     """The generator that shuffles the data in one epoch: a resumed run sees the same order as an unbroken one."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def top_k_count(config: TrainConfig, epoch: int, n: int) -> int:
+    """How many of n fakes G learns from in this epoch: n * 0.99**epoch, never below config.top_k * n (top-k
+    training, Sinha et al. 2020: k annealed from the batch to a floor; 0.99 per epoch is their decay)."""
+    return min(n, max(math.ceil(config.top_k * n), round(n * TOP_K_DECAY ** epoch)))
+
+
+def lr_scale(config: TrainConfig, train_seconds: float, step: int, total: int) -> float:
+    """lr_decay's multiplier of both learning rates: 1 at the start, falling linearly to 0 at the run's end (its
+    max_minutes of training time when set, else its total steps)."""
+    done = train_seconds / (60 * config.max_minutes) if config.max_minutes else step / total
+    return max(0.0, 1.0 - done)
 
 
 def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None
@@ -83,8 +98,12 @@ def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = No
     """Update G once through the just-updated D on the fakes of the D step (and their labels); return statistics."""
     with state.autocast():
         fake_logits = state.d_run(fake, labels if state.config.num_classes else None)
+        scores = fake_logits.float()
+        keep = top_k_count(state.config, state.epoch, len(scores))
+        if keep < len(scores):  # top-k: G's loss counts only the fakes D finds most real (higher logit: more real)
+            scores = scores.topk(keep).values
         # G step, non-saturating kind: maximise log D(G(z))  ==  minimise BCE(D(G(z)), 1) (other kinds: losses.py)
-        loss = generator_loss(fake_logits.float(), state.config.loss)
+        loss = generator_loss(scores, state.config.loss)
     state.opt_g.zero_grad(set_to_none=True)
     state.scaler_g.scale(loss).backward()
     state.scaler_g.step(state.opt_g)
@@ -229,9 +248,15 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
         halt = should_stop()
         try:
             while not (total and state.step >= total) and not halt:
-                epoch = state.step // per_epoch
+                epoch = state.epoch = state.step // per_epoch
                 order, first = epoch_order(config.seed, epoch), state.step - epoch * per_epoch
                 for real, labels in data.batches(per_step, order, start=first):
+                    if config.lr_decay:
+                        clock()
+                        scale = lr_scale(config, state.train_seconds, state.step, total)
+                        for opt, lr in ((state.opt_g, config.lr), (state.opt_d, config.d_lr)):
+                            for group in opt.param_groups:
+                                group["lr"] = lr * scale
                     stats = train_step(state, real, labels)
                     state.step += 1
                     pending.append(stats_row(stats))
