@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
-from dcgan_utils.course.quality_curve import RESULTS
+from dcgan_utils.course.quality_curve import RESULTS, add_rows
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.engine.run_state import generate
@@ -58,8 +57,8 @@ data = load_dataset("mnist", image_size=args.image_size)
 base = config_from_args(parser, args)
 print("| run | minutes | steps | epochs | confident >= 0.9 | smallest class | Frechet distance | wall s |")
 out = Path(args.out)
-saved = json.loads(out.read_text()) if out.is_file() else {"rows": []}
-kept = [r for r in saved["rows"] if (r["label"], r["seed"]) != (args.label, base.seed)]
+header = {"machine": machine, "judge": judge.name, "judge_sha256": judge_sha, "samples": args.samples,
+          "real": {k: real[k] for k in ("confident", "min_class_share")}}
 rows = []
 with tempfile.TemporaryDirectory() as folder:
     start = time.perf_counter()
@@ -77,7 +76,5 @@ with tempfile.TemporaryDirectory() as folder:
         rows.append({"label": args.label, "seed": config.seed, "minutes": state.train_seconds / 60,
                      "steps": state.step, "epochs": epochs, "confident": cov["confident"],
                      "min_class_share": cov["min_class_share"], "frechet": fd})
-        out.write_text(json.dumps({"machine": machine, "judge": judge.name, "judge_sha256": judge_sha,
-                                   "samples": args.samples, "real": {k: real[k] for k in ("confident", "min_class_share")},
-                                   "rows": kept + rows}, indent=1) + "\n")
+        add_rows(out, header, rows)
 print(f"wrote {out}")

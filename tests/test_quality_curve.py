@@ -1,5 +1,7 @@
 """Notebook 04's quality-per-minute figure: the shipped curve and what the figure draws from it."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -36,6 +38,7 @@ def test_the_figure_draws_each_recipe_and_seed_at_its_own_numbers():
     assert list(lines["batch 32, seed 1"].get_ydata()) == [35.0, 50.0]
     assert lines["batch 32, seed 1"].get_linestyle() == "--" and lines["defaults, seed 0"].get_linestyle() == "-"
     assert lines["real test digits"].get_ydata()[0] == 95.0 and lines["target (90%, 5%)"].get_ydata()[0] == 90.0
+    assert [t.get_text() for t in confident.get_xticklabels()] == ["1", "2"]  # the rows' marks, whole minutes
     small = {line.get_label(): line for line in smallest.get_lines()}
     assert list(small["defaults, seed 0"].get_ydata()) == [2.0, 4.0]  # 0.02 * 100, 0.04 * 100 are exact in floats
     assert abs(small["real test digits"].get_ydata()[0] - 8.8) < 1e-9 and small["target (90%, 5%)"].get_ydata()[0] == 5.0
@@ -59,3 +62,30 @@ def test_the_shipped_curve_holds_two_recipes_on_two_seeds_at_every_mark():
         assert steps == sorted(steps) and len(set(steps)) == 5  # one run, resumed: steps only grow
         for r in rows:
             assert 0 <= r["confident"] <= 1 and 0 <= r["min_class_share"] <= 0.5 and r["frechet"] > 0
+
+
+def test_add_rows_replaces_a_rerun_and_keeps_the_other_rows(tmp_path):
+    out = tmp_path / "rows.json"
+    header = {"machine": "m", "real": {"confident": 0.95}}
+    quality_curve.add_rows(out, header, [{"label": "a", "seed": 0, "x": 1}, {"label": "a", "seed": 1, "x": 2}])
+    quality_curve.add_rows(out, {**header, "machine": "n"}, [{"label": "a", "seed": 1, "x": 3},
+                                                             {"label": "b", "seed": 1, "x": 4}])
+    saved = json.loads(out.read_text())
+    assert saved["machine"] == "n" and saved["real"] == {"confident": 0.95}
+    assert [(r["label"], r["seed"], r["x"]) for r in saved["rows"]] == [("a", 0, 1), ("a", 1, 3), ("b", 1, 4)]
+
+
+def test_the_methods_table_gives_each_recipes_seeds_side_by_side_defaults_first_then_the_best():
+    rows = [{"label": "spectral", "seed": 1, "steps": 900, "confident": 0.5, "min_class_share": 0.04, "frechet": 70.0},
+            {"label": "spectral", "seed": 0, "steps": 1200, "confident": 0.6123, "min_class_share": 0.051,
+             "frechet": 61.25},
+            {"label": "DRS", "seed": 0, "steps": 1200, "confident": 0.7, "min_class_share": 0.02, "frechet": 80.0,
+             "kept_share": 0.334},
+            {"label": "defaults", "seed": 0, "steps": 1000, "confident": 0.4, "min_class_share": 0.03, "frechet": 90.0}]
+    lines = quality_curve.methods_table({"rows": rows}).splitlines()
+    cells = [[c.strip() for c in line.split("|")] for line in lines]
+    assert cells == [["recipe", "seeds", "steps", "confident", "smallest class", "Frechet"],
+                     ["defaults", "0", "1,000", "40.0%", "3.0%", "90.0"],
+                     ["DRS", "0", "1,200", "70.0%", "2.0%", "80.0", "kept 33% of draws"],
+                     ["spectral", "0 / 1", "1,200 / 900", "61.2% / 50.0%", "5.1% / 4.0%", "61.2 / 70.0"]]
+    assert len({line.index("| seeds") if i == 0 else line.index("|") for i, line in enumerate(lines)}) == 1  # aligned
