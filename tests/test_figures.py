@@ -104,4 +104,20 @@ def test_a_long_legend_of_paths_covers_no_path():
                   & (points[:, 1] < legend.y1))
         assert not inside.any(), f"the legend covers {line.get_label()}"
     assert fig.bbox.contains(legend.x1 - 1, legend.y0 + 1), "the legend stays inside the figure"
+    star = next(c for c in ax.collections if c.get_label() == "equilibrium (0, 0)")
+    path_colours = {matplotlib.colors.to_hex(line.get_color()) for line in ax.get_lines()}
+    assert matplotlib.colors.to_hex(star.get_facecolor()[0]) not in path_colours  # the star is not one of the paths
+    matplotlib.pyplot.close(fig)
+
+
+def test_remedy_bars_draw_each_mean_its_seed_range_and_shares_in_percent():
+    means = {"plain": {"confident": 0.5, "confident_range": (0.48, 0.52), "frechet": 100.0, "frechet_range": (90, 110)},
+             "R1": {"confident": 0.4, "confident_range": (0.39, 0.41), "frechet": 90.0, "frechet_range": (88, 92)}}
+    fig = figures.plot_remedy_bars(means, {"confident": "confident", "frechet": "Frechet"}, percent=("confident",))
+    fig.canvas.draw()
+    shares, frechet = fig.axes
+    assert [bar.get_width() for bar in shares.patches] == [0.5, 0.4]
+    assert [list(line.get_xdata()) for line in frechet.get_lines()] == [[90, 110], [88, 92]]
+    assert all(t.get_text().endswith("%") for t in shares.get_xticklabels() if t.get_text())
+    assert not any(t.get_text().endswith("%") for t in frechet.get_xticklabels())
     matplotlib.pyplot.close(fig)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import PercentFormatter
 import torch
 
 from dcgan_utils.engine.config import BCE_KINDS, LOSS_KINDS
@@ -91,7 +92,8 @@ def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
         path = torch.as_tensor(path).detach().cpu().numpy()  # matplotlib 3.8 (the floor) takes no tensors
         ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
         ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
-    ax.scatter([0], [0], marker="*", s=80, color="C3", label="equilibrium (0, 0)")
+    ax.scatter([0], [0], marker="*", s=120, color="gold", edgecolors="k", linewidths=0.6, zorder=3,
+               label="equilibrium (0, 0)")  # a colour no path takes (paths cycle C0, C1, ...)
     ax.set(aspect="equal", xlabel=axes[0], ylabel=axes[1])
     ax.set_title(title, fontsize=10)
     if beside:
@@ -215,9 +217,10 @@ def plot_ring_runs(runs: dict[str, ToyResult], n: int = 2000) -> plt.Figure:
     return fig
 
 
-def plot_remedy_bars(means: dict[str, dict[str, float]], keys: dict[str, str], title: str = "") -> plt.Figure:
+def plot_remedy_bars(means: dict[str, dict[str, float]], keys: dict[str, str], title: str = "",
+                     percent: tuple[str, ...] = ()) -> plt.Figure:
     """One panel per measure (keys: field -> axis title), one bar per remedy at its mean over seeds, and a line
-    from the smallest to the largest seed's value."""
+    from the smallest to the largest seed's value; the measures in `percent` are shares, labelled in percent."""
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
     names = list(means)
     for ax, (key, label) in zip(axes[0], keys.items()):
@@ -226,6 +229,8 @@ def plot_remedy_bars(means: dict[str, dict[str, float]], keys: dict[str, str], t
         for y, m in enumerate(names):
             ax.plot(means[m][key + "_range"], [y, y], color="k", lw=1.5)
         ax.set_title(label, fontsize=9)
+        if key in percent:
+            ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.invert_yaxis()
         if ax is not axes[0][0]:
             ax.set_yticklabels([])

@@ -56,7 +56,7 @@ class TrainConfig:
     r1_penalty: float = knob(0.0, "weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real images "
                                   "(Mescheder et al. 2018); 0: off")
     top_k: float = knob(1.0, "G learns from the k fakes D scores highest: k starts at the whole batch and shrinks "
-                             "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020); 1: off")
+                             "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020; the decay is ours); 1: off")
     batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
     d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
