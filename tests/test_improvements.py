@@ -104,7 +104,8 @@ def test_rejection_sampling_keeps_what_d_finds_real_and_refuses_runs_it_cannot_r
     kept, share = rejection_sample(state, 1000, percentile=80, batch=500, burn_in=1000)
     assert kept.shape == (1000, 1, 28, 28) and 0.05 < share < 0.9
     assert kept.mean() > plain.mean() + 0.5 * plain.flatten(1).mean(1).std()  # brighter on average
-    for changes, match in ((dict(num_classes=10), "conditional"), (dict(loss="hinge"), "BCE loss")):
+    for changes, match in ((dict(num_classes=10), "conditional"), (dict(loss="hinge"), "BCE loss"),
+                           (dict(real_label=0.9), "real_label 0.9")):
         with pytest.raises(ValueError, match=match):
             rejection_sample(build_state(tiny_config(**changes)), 10)
 

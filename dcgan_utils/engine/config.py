@@ -50,13 +50,14 @@ class TrainConfig:
     minibatch_std: bool = knob(False, "give D one more feature map before its last layer: the spread of its features "
                                       "over groups of 4 images (Karras et al. 2018), so it can see a lack of variety")
     extra_layer: bool = knob(False, "one more 3x3 stride-1 convolution in G and in D where they hold width maps "
-                                    "(14x14 for MNIST); not the paper's")
+                                    "(14x14 for MNIST); not in the DCGAN paper, as in the n_extra_layers option of "
+                                    "the WGAN authors' DCGAN code (Arjovsky et al. 2017)")
     gradient_penalty: float = knob(0.0, "weight lambda of WGAN-GP's gradient penalty on interpolates (Gulrajani et "
                                         "al.: 10); 0: off")
     r1_penalty: float = knob(0.0, "weight gamma of the R1 penalty gamma/2 E||grad D(x)||^2 on real images "
                                   "(Mescheder et al. 2018); 0: off")
     top_k: float = knob(1.0, "G learns from the k fakes D scores highest: k starts at the whole batch and shrinks "
-                             "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020; the decay is ours); 1: off")
+                             "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020); 1: off")
     batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
     d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")

