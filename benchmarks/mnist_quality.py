@@ -12,14 +12,13 @@ replacing the rows of the same label and seed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from pathlib import Path
 
 import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
-from dcgan_utils.course.quality_curve import METHODS, add_rows
+from dcgan_utils.course.quality_curve import METHODS, add_rows, results_header
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance, mnist_classifier, mnist_classifier_path
@@ -38,8 +37,7 @@ parser.add_argument("--out", default=str(Path(__file__).parents[1] / "dcgan_util
 add_config_arguments(parser)
 args = parser.parse_args()
 
-machine = machine_summary()
-print(f"CPU: {machine}")
+print(f"CPU: {machine_summary()}")
 classifier = mnist_classifier()  # trained once and cached, outside the timed budget
 judge = mnist_classifier_path()  # the file mnist_classifier() read
 test = to_model_range(load_dataset("mnist", train=False).images)
@@ -69,7 +67,5 @@ for label, images, share in samples:
     rows.append({"label": label, "seed": config.seed, "steps": state.step, "epochs": epochs, "wall_s": wall,
                  "confident": cov["confident"], "min_class_share": cov["min_class_share"], "frechet": fd,
                  **({} if share is None else {"kept_share": share})})
-add_rows(args.out, {"machine": machine, "judge": judge.name,
-                    "judge_sha256": hashlib.sha256(judge.read_bytes()).hexdigest(), "samples": args.samples,
-                    "real": {k: real_cov[k] for k in ("confident", "min_class_share")}}, rows)
+add_rows(args.out, results_header(judge, args.samples, real_cov), rows)
 print(f"wrote {args.out}")

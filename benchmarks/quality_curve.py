@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
-from dcgan_utils.course.quality_curve import RESULTS, add_rows
+from dcgan_utils.course.quality_curve import RESULTS, add_rows, results_header
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.engine.run_state import generate
@@ -44,21 +43,18 @@ add_config_arguments(parser)
 parser.set_defaults(epochs=0)  # no epoch cap: the marks decide
 args = parser.parse_args()
 
-machine = machine_summary()
-print(f"CPU: {machine}")
+print(f"CPU: {machine_summary()}")
 classifier = mnist_classifier()  # trained once and cached, outside every budget
 judge = mnist_classifier_path()  # the file mnist_classifier() read
-judge_sha = hashlib.sha256(judge.read_bytes()).hexdigest()
-print(f"judge: {judge.name}, sha256 {judge_sha}")
 test = to_model_range(load_dataset("mnist", train=False).images)
 real = class_coverage(classifier, test)
+header = results_header(judge, args.samples, real)
+print(f"judge: {judge.name}, sha256 {header['judge_sha256']}")
 print(f"real test digits: confident {real['confident']:.1%}, smallest class {real['min_class_share']:.1%}")
 data = load_dataset("mnist", image_size=args.image_size)
 base = config_from_args(parser, args)
 print("| run | minutes | steps | epochs | confident >= 0.9 | smallest class | Frechet distance | wall s |")
 out = Path(args.out)
-header = {"machine": machine, "judge": judge.name, "judge_sha256": judge_sha, "samples": args.samples,
-          "real": {k: real[k] for k in ("confident", "min_class_share")}}
 rows = []
 with tempfile.TemporaryDirectory() as folder:
     start = time.perf_counter()

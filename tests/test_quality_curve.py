@@ -108,3 +108,12 @@ def test_the_shipped_methods_table_has_every_method_and_the_curves_judge():
         "spectral norm": [0], "R1, gamma 1": [0]}
     drs = [r for r in methods["rows"] if "kept_share" in r]
     assert len(drs) == 2 and all(0 < r["kept_share"] < 1 for r in drs)
+
+
+def test_results_header_names_the_machine_and_the_judge_file_by_its_hash(tmp_path):
+    judge = tmp_path / "mnist_cnn_2ep_v2.pt"
+    judge.write_bytes(b"weights")
+    header = quality_curve.results_header(judge, 10000, {"confident": 0.95, "min_class_share": 0.088, "classes": 10})
+    assert header["judge"] == "mnist_cnn_2ep_v2.pt" and header["samples"] == 10000 and "threads" in header["machine"]
+    assert header["judge_sha256"] == "9a129038d9a00aed0cf6a7ea059ca50a813449061ab87848cf1a13eafdf33b2c"  # of b"weights"
+    assert header["real"] == {"confident": 0.95, "min_class_share": 0.088}  # only the two shares real digits set

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from dcgan_utils.engine.checkpoint import sha256
+from dcgan_utils.engine.device import machine_summary
+
 RESULTS = "quality_curve_mnist.json"  # in dcgan_utils/pretrained/, written by benchmarks/quality_curve.py
 METHODS = "methods_mnist.json"  # in dcgan_utils/pretrained/, written by benchmarks/mnist_quality.py
 PANELS = (("confident", "confident >= 0.9 (%)", 100.0), ("min_class_share", "smallest class (%)", 100.0),
@@ -35,8 +38,8 @@ def load_methods() -> dict:
 
 def methods_table(results: dict) -> str:
     """The 5-minute table as text: a line per recipe, the defaults first, then rows drawn from the defaults' run
-    (rejection sampling), then the others by mean confident share, highest first; each value for seed 0, seed 1, ... joined by " / " (rejection sampling's rows also give
-    the share of draws kept)."""
+    (rejection sampling), then the others by mean confident share, highest first; each value for seed 0, seed 1, ...
+    joined by " / " (rejection sampling's rows also give the share of draws kept)."""
     recipes: dict[str, list[dict]] = {}
     for row in sorted(results["rows"], key=lambda r: r["seed"]):
         recipes.setdefault(row["label"], []).append(row)
@@ -58,6 +61,13 @@ def methods_table(results: dict) -> str:
         table.append([label] + [each(rows, key, fmt) for _, key, fmt in columns[1:]] + kept)
     widths = [max(len(line[i]) for line in table if i < len(line)) for i in range(len(columns))]
     return "\n".join(" | ".join(cell.ljust(w) for cell, w in zip(line, widths + [0])).rstrip() for line in table)
+
+
+def results_header(judge: str | Path, samples: int, real: dict) -> dict:
+    """The header both benchmarks write above their rows: this machine, the judge's file name and sha256, the samples
+    per row, and real test digits' confident share and smallest class (from class_coverage)."""
+    return {"machine": machine_summary(), "judge": Path(judge).name, "judge_sha256": sha256(judge), "samples": samples,
+            "real": {k: real[k] for k in ("confident", "min_class_share")}}
 
 
 def add_rows(path: str | Path, header: dict, rows: list[dict]) -> None:

@@ -54,7 +54,8 @@ def epoch_order(seed: int, epoch: int) -> torch.Generator:
 
 def top_k_count(config: TrainConfig, epoch: int, n: int) -> int:
     """How many of n fakes G learns from in this epoch: n * 0.99**epoch, never below config.top_k * n (top-k
-    training, Sinha et al. 2020, anneals k from the batch size to a floor; 0.99 per epoch is the value public implementations use)."""
+    training, Sinha et al. 2020, anneals k from the batch size to a floor; 0.99 per epoch is the value public
+    implementations use)."""
     return min(n, max(math.ceil(config.top_k * n), round(n * TOP_K_DECAY ** epoch)))
 
 

@@ -55,14 +55,14 @@ def rejection_sample(state: GANState, n: int, percentile: float = 80.0, batch: i
 
     try:
         best = max(draw()[1].max().item() for _ in range(max(1, burn_in // batch)))
-        kept, drawn = [], 0
-        while sum(len(k) for k in kept) < n:
+        kept, accepted, drawn = [], 0, 0
+        while accepted < n:
             images, logits = draw()
             drawn += batch
             best = max(best, logits.max().item())
             keep = torch.rand(batch, generator=noise) < acceptance(logits, best, percentile)
             kept.append(images[keep])
+            accepted += len(kept[-1])
     finally:
         state.D.train(was_training)
-    images = torch.cat(kept)[:n]
-    return images, sum(len(k) for k in kept) / drawn
+    return torch.cat(kept)[:n], accepted / drawn
