@@ -116,6 +116,28 @@ def test_a_typical_mistake_fails_and_the_message_says_what_differs(check, capsys
         check(wrong, strict=True)
 
 
+FIXED_CASES = {exercises.check_game_value, exercises.check_conv_output_size, exercises.check_conv_transpose_output_size,
+               exercises.check_generator_block, exercises.check_parameter_count, exercises.check_dataset_memory,
+               exercises.check_amdahl, exercises.check_images_per_second}  # no random input in their cases
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_a_verdict_says_random_only_where_the_cases_are_random(check, capsys):
+    """The verdict once said 'random and extreme' for every check, fixed values included (#21)."""
+    check(RIGHT[check])
+    verdict = capsys.readouterr().out
+    assert ("random" in verdict) == (check not in FIXED_CASES), verdict
+
+
+def test_the_size_checks_name_the_input_widths_they_try(capsys):
+    """conv_output_size once said 'inputs 1 to 64 wide', but a Conv2d case needs a full window: its 1-wide cases drop."""
+    for transposed, check in ((False, exercises.check_conv_output_size),
+                              (True, exercises.check_conv_transpose_output_size)):
+        widths = [args[0] for args, _ in exercises._size_cases(transposed)]
+        check(RIGHT[check])
+        assert f"inputs {min(widths)} to {max(widths)} wide" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
 def test_a_stub_is_reported_as_not_attempted(check, capsys):
     assert check(_not_attempted) is None

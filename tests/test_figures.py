@@ -24,18 +24,39 @@ def test_plot_toy_draws_one_panel_per_snapshot_for_both_problems():
         matplotlib.pyplot.close(fig)
 
 
+def test_every_curve_a_learner_must_read_is_named_in_a_legend():
+    """Notebook 01's figures: the 1-D snapshots' red D(x) curve (on a second axis) was missing from the legend, the
+    curves figure said d_real and d_fake, and the paths' black starting dots had no label."""
+    result = toy.train_toy(toy.ToyConfig(problem="1d", steps=20, snapshots=2))
+    fig = figures.plot_toy(result)
+    first = fig.axes[0]
+    assert [t.get_text() for t in first.get_legend().get_texts()] == ["p_data", "p_g (samples)", "D(x)"]
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["D(x)"]  # the red axis, once
+    matplotlib.pyplot.close(fig)
+    fig = figures.plot_curves(result.history)
+    assert [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes] == [["d_loss", "g_loss"],
+                                                                                        ["D(x)", "D(G(z))"]]
+    matplotlib.pyplot.close(fig)
+    fig = figures.plot_paths({"a": torch.zeros(3, 2) + 1, "b": torch.ones(3, 2)})
+    assert "start" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    matplotlib.pyplot.close(fig)
+
+
 def test_explorer_shows_the_given_result_then_retrains_when_a_slider_moves():
     config = toy.ToyConfig(steps=20, snapshots=1)
     initial = toy.train_toy(config)
     box = figures.toy_explorer(config, initial=initial)
     status = next(w for w in box.children if isinstance(w, widgets.Label))
-    assert status.value == f"score: {initial.score()}"
+    title = next(ax.get_title() for ax in figures.plot_toy(initial).axes if ax.get_title().startswith("step"))
+    matplotlib.pyplot.close("all")
+    modes = title.split(", ")[1].split("/")[0]  # "step 20, 3/8 modes": the panel the status sits above
+    assert status.value.startswith(f"at step 20: {modes} of 8 modes covered, ")  # once "score: {'modes': 6, ...}"
     sliders = [w for w in _controls(box) if isinstance(w, (widgets.IntSlider, widgets.FloatLogSlider))]
     assert sliders and not any(s.continuous_update for s in sliders), "dragging must not retrain on every pixel"
     g_steps = next(w for w in _controls(box) if w.description == "G steps")
     g_steps.value = 3
-    expected = toy.train_toy(toy.ToyConfig(steps=20, snapshots=1, g_steps=3)).score()
-    assert status.value == f"score: {expected}" != f"score: {initial.score()}"
+    expected = toy.train_toy(toy.ToyConfig(steps=20, snapshots=1, g_steps=3))
+    assert status.value == figures.explorer_status(expected) != figures.explorer_status(initial)
 
 
 def _boxes_overlap(a, b) -> bool:

@@ -67,7 +67,24 @@ def test_the_gif_is_enlarged_by_whole_pixels_to_a_legible_width(tmp_path):
 
 
 def test_live_view_outside_a_notebook_prints_one_line_per_epoch(capsys):
-    view = LiveView()
+    view = LiveView(every_seconds=0)
     train_gan(tiny_config(epochs=2), tiny_data(), progress=False, callback=view)
     lines = capsys.readouterr().out.strip().splitlines()
     assert view.calls == 2 and [l.split(":")[0] for l in lines] == ["step 8", "step 16"]
+
+
+def test_live_view_redraws_at_most_every_few_seconds_and_final_draws_the_end(capsys):
+    """A smoke run of notebook 04 redrew its figure at all of its 60 epochs; now at most once per every_seconds."""
+    times = iter([0.0, 1.0, 2.9, 3.0, 4.0, 5.9])
+    view = LiveView(every_seconds=3.0, clock=lambda: next(times))
+    state = train_gan(tiny_config(epochs=1), tiny_data(), progress=False)
+    capsys.readouterr()
+    for step in range(1, 7):
+        state.step = step
+        view(state)
+    view.final(state)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert view.calls == 6 and view.draws == 3  # drawn at 0.0 and 3.0, not at 5.9 (2.9 after), then by final
+    assert [l.split(":")[0] for l in lines] == ["step 1", "step 4", "step 6"]
+    with pytest.raises(ValueError, match="every_seconds"):
+        LiveView(every_seconds=-1)

@@ -1,5 +1,6 @@
-"""Exercise checkers: each runs the learner's function on random and extreme inputs and compares it with the
-course's reference to 1e-6, printing what differs.
+"""Exercise checkers: each runs the learner's function on a few cases chosen to catch the usual mistakes (random
+inputs, and extreme or degenerate ones where a naive formula breaks) and compares it with the course's reference to
+1e-6, printing what differs. Each verdict says which cases it tried.
 
 Every check returns True when the answer matches. With strict=True a wrong answer raises AssertionError (the
 notebooks' hidden solution cells use that, so CI fails if a reference or a check breaks).
@@ -17,6 +18,9 @@ from dcgan_utils.engine.losses import bce_with_logits, discriminator_loss, gener
 
 ATOL = RTOL = 1e-6
 EXTREME_LOGITS = (-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0)  # where a naive log(sigmoid(l)) breaks
+LOGITS_TRIED = "random logits; logits from -1000 to 1000"  # the verdict's words for _logit_cases
+SIZES_TRIED = {False: "inputs 5 to 64 wide, strides 2 and 3, sides from PyTorch's own layer",  # _size_cases(False)
+               True: "inputs 1 to 64 wide, strides 1 to 3, sides from PyTorch's own layer"}  # (a Conv2d skips 1-wide)
 
 
 def _random(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -58,8 +62,12 @@ def _compare(got, expected: torch.Tensor) -> str | None:
     return f"is off by {error.max().item():.3g} (got {got[where].item():.6g}, expected {expected[where].item():.6g})"
 
 
-def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False) -> bool | None:
+def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False, *,
+              tried: str) -> bool | None:
     """Call fn(*args) for every (args, expected) case; print one verdict, with the first case that fails.
+
+    tried: what the cases are, in a few words, for the verdict ("random logits and +-1000"); it must describe the
+    cases truthfully (a check of fixed values does not say "random").
 
     strict=True (solutions, tests): True, or AssertionError. Otherwise None, whatever the verdict, so a learner's cell
     shows only the printed verdict (a returned False would print under it, and nbval's kernels show it even after `;`).
@@ -82,7 +90,7 @@ def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], 
             if strict:
                 raise AssertionError(text)
             return None
-    print(f"{name}: correct on {len(cases)} cases, random and extreme (to {ATOL:g}).")
+    print(f"{name}: correct on {len(cases)} cases: {tried} (to {ATOL:g}).")
     return True if strict else None
 
 
@@ -100,7 +108,7 @@ def check_optimal_discriminator(fn: Callable, strict: bool = False) -> bool | No
     other = torch.tensor([1.0, 3.0, 0.0, 1e-12], dtype=torch.float64)
     cases = [((a, b), theory.optimal_discriminator(a, b)),
              ((tiny, other), theory.optimal_discriminator(tiny, other))]
-    return run_check("optimal_discriminator", fn, cases, strict)
+    return run_check("optimal_discriminator", fn, cases, strict, tried="1,000 random densities; zero and tiny ones")
 
 
 def check_jsd(fn: Callable, strict: bool = False) -> bool | None:
@@ -111,14 +119,14 @@ def check_jsd(fn: Callable, strict: bool = False) -> bool | None:
                 torch.tensor([0.0, 0.0, 0.25, 0.75], dtype=torch.float64))
     same = (p, p.clone())
     cases = [(args, theory.jsd(*args)) for args in ((p, q), disjoint, same)]
-    return run_check("jsd", fn, cases, strict)
+    return run_check("jsd", fn, cases, strict, tried="random distributions, disjoint ones, equal ones")
 
 
 def check_game_value(fn: Callable, strict: bool = False) -> bool | None:
     """fn(jsd) -> C(G) = max_D V(D, G), the game's value at the optimal D for a given JSD(p_data || p_g)."""
     values = torch.tensor([0.0, 0.1, 0.5, math.log(2)], dtype=torch.float64)
     cases = [((v,), -theory.LOG4 + 2 * v) for v in values]
-    return run_check("game_value", fn, cases, strict)
+    return run_check("game_value", fn, cases, strict, tried="JSD 0, 0.1, 0.5 and log 2")
 
 
 def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool | None:
@@ -127,7 +135,8 @@ def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool | None:
     for seed, lr in ((5, 0.1), (6, 0.5), (7, 1e-3)):
         x, y = _random((100,), seed), _random((100,), seed + 10)
         cases.append(((x, y, lr), torch.stack([x - lr * y, y + lr * x])))
-    return run_check("simultaneous_step", _stacked(fn), cases, strict)
+    return run_check("simultaneous_step", _stacked(fn), cases, strict,
+                     tried="random points, learning rates 0.1, 0.5, 0.001")
 
 
 # ---- notebook 02: the losses --------------------------------------------------------------------------------
@@ -140,14 +149,15 @@ def _logit_cases(fn_ref: Callable) -> list[tuple[tuple, torch.Tensor]]:
 
 def check_non_saturating_loss(fn: Callable, strict: bool = False) -> bool | None:
     """fn(fake_logits) -> -mean log D(G(z)), stable at any logit."""
-    return run_check("non_saturating_loss", fn, _logit_cases(lambda l: generator_loss(l, "non_saturating")), strict)
+    return run_check("non_saturating_loss", fn, _logit_cases(lambda l: generator_loss(l, "non_saturating")), strict,
+                     tried=LOGITS_TRIED)
 
 
 def check_generator_gradients(fn: Callable, strict: bool = False) -> bool | None:
     """fn(logits) -> (d/dl log(1 - sigmoid(l)), d/dl -log sigmoid(l)): the two G losses' gradients, per logit."""
     def reference(l):
         return torch.stack([-torch.sigmoid(l), torch.sigmoid(l) - 1])
-    return run_check("generator_gradients", _stacked(fn), _logit_cases(reference), strict)
+    return run_check("generator_gradients", _stacked(fn), _logit_cases(reference), strict, tried=LOGITS_TRIED)
 
 
 def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool | None:
@@ -158,13 +168,13 @@ def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool | None:
                         -torch.tensor(EXTREME_LOGITS, dtype=torch.float64))):
         for label in (1.0, 0.9):
             cases.append(((real, fake, label), discriminator_loss(real, fake, "non_saturating", label)))
-    return run_check("discriminator_loss", fn, cases, strict)
+    return run_check("discriminator_loss", fn, cases, strict, tried=f"{LOGITS_TRIED}, real label 1 and 0.9")
 
 
 def check_bce(fn: Callable, strict: bool = False) -> bool | None:
     """fn(logits, target) -> mean binary cross-entropy from logits, stable at any logit."""
     cases = [((l, t), bce_with_logits(l, t)) for (l,), _ in _logit_cases(lambda l: l) for t in (0.0, 0.9, 1.0)]
-    return run_check("bce", fn, cases, strict)
+    return run_check("bce", fn, cases, strict, tried=f"{LOGITS_TRIED}, targets 0, 0.9, 1")
 
 
 # ---- notebook 03: the architecture --------------------------------------------------------------------------
@@ -184,12 +194,12 @@ def _size_cases(transposed: bool) -> list[tuple[tuple, torch.Tensor]]:
 
 def check_conv_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a Conv2d's output, compared with PyTorch's layer."""
-    return run_check("conv_output_size", fn, _size_cases(False), strict)
+    return run_check("conv_output_size", fn, _size_cases(False), strict, tried=SIZES_TRIED[False])
 
 
 def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a ConvTranspose2d's output, compared with PyTorch's layer."""
-    return run_check("conv_transpose_output_size", fn, _size_cases(True), strict)
+    return run_check("conv_transpose_output_size", fn, _size_cases(True), strict, tried=SIZES_TRIED[True])
 
 
 def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
@@ -209,7 +219,8 @@ def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
 
     cases = [((c_in, c_out), torch.tensor([2, c_out, 8, 8, c_in * c_out * 16 + 2 * c_out], dtype=torch.float64))
              for c_in, c_out in ((8, 4), (512, 256), (3, 3))]
-    return run_check("generator_block (shape N, C, H, W and parameter count)", describe, cases, strict)
+    return run_check("generator_block (shape N, C, H, W and parameter count)", describe, cases, strict,
+                     tried="channels 8 -> 4, 512 -> 256, 3 -> 3")
 
 
 def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
@@ -219,7 +230,7 @@ def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
         layers = [torch.nn.ConvTranspose2d(c_in, c_out, k, bias=False), torch.nn.BatchNorm2d(c_out)]
         cases.append(((c_in, c_out, k), torch.tensor(float(sum(p.numel() for m in layers for p in m.parameters())),
                                                      dtype=torch.float64)))
-    return run_check("parameter_count", fn, cases, strict)
+    return run_check("parameter_count", fn, cases, strict, tried="four layer shapes, counted by PyTorch")
 
 
 # ---- notebook 04: training on MNIST -------------------------------------------------------------------------
@@ -230,7 +241,8 @@ def check_to_model_range(fn: Callable, strict: bool = False) -> bool | None:
 
     every = torch.arange(256, dtype=torch.uint8)
     batch = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(11))
-    return run_check("to_model_range", fn, [((x.clone(),), to_model_range(x).double()) for x in (every, batch)], strict)
+    return run_check("to_model_range", fn, [((x.clone(),), to_model_range(x).double()) for x in (every, batch)], strict,
+                     tried="all 256 pixel values; a random batch")
 
 
 def check_slerp(fn: Callable, strict: bool = False) -> bool | None:
@@ -241,7 +253,7 @@ def check_slerp(fn: Callable, strict: bool = False) -> bool | None:
     rows0, rows1 = _random((5, 100), 14), _random((5, 100), 15)
     cases = [((z0, z1, t), slerp(z0, z1, t)) for t in (0.0, 0.3, 0.5, 1.0)]
     cases.append(((rows0, rows1, 0.25), slerp(rows0, rows1, 0.25)))
-    return run_check("slerp", fn, cases, strict)
+    return run_check("slerp", fn, cases, strict, tried="random vectors at t = 0, 0.3, 0.5, 1; a batch of rows")
 
 
 def check_class_shares(fn: Callable, strict: bool = False) -> bool | None:
@@ -253,7 +265,7 @@ def check_class_shares(fn: Callable, strict: bool = False) -> bool | None:
         return torch.bincount(y, minlength=n).double() / len(y)
 
     cases = [((y, n), reference(y, n)) for y, n in ((labels, 10), (collapsed, 10), (torch.zeros(3, dtype=torch.long), 2))]
-    return run_check("class_shares", fn, cases, strict)
+    return run_check("class_shares", fn, cases, strict, tried="random labels; a collapsed generator's; one class")
 
 
 def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool | None:
@@ -266,7 +278,8 @@ def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool | None:
         return torch.cdist(q.flatten(1), r.flatten(1)).argmin(1).double()
 
     cases = [((q, refs), reference(q, refs)) for q in (queries, copies)]
-    return run_check("nearest_neighbour", lambda q, r: torch.as_tensor(fn(q, r)).double(), cases, strict)
+    return run_check("nearest_neighbour", lambda q, r: torch.as_tensor(fn(q, r)).double(), cases, strict,
+                     tried="random images; near-copies of references")
 
 
 # ---- notebook 05: CIFAR-10 and CUDA -------------------------------------------------------------------------
@@ -276,18 +289,18 @@ def check_dataset_memory(fn: Callable, strict: bool = False) -> bool | None:
     shapes = ((50000, 3, 32, 1), (50000, 3, 32, 4), (60000, 1, 28, 1), (202599, 3, 64, 2))
     cases = [((n, c, side, b), torch.tensor(n * c * side * side * b / 2**20, dtype=torch.float64))
              for n, c, side, b in shapes]
-    return run_check("dataset_memory", fn, cases, strict)
+    return run_check("dataset_memory", fn, cases, strict, tried="four dataset shapes")
 
 
 def check_amdahl(fn: Callable, strict: bool = False) -> bool | None:
     """fn(fraction, speedup) -> overall speed-up when `fraction` of a step's time gets `speedup` times faster."""
     f = torch.tensor([0.0, 0.25, 0.6, 0.9, 1.0], dtype=torch.float64)
     cases = [((f, s), 1 / ((1 - f) + f / s)) for s in (1.0, 1.5, 4.0)]
-    return run_check("amdahl", fn, cases, strict)
+    return run_check("amdahl", fn, cases, strict, tried="fractions 0 to 1, speed-ups 1, 1.5, 4")
 
 
 def check_images_per_second(fn: Callable, strict: bool = False) -> bool | None:
     """fn(batch_size, steps, milliseconds) -> images per second, from a CUDA event timing in milliseconds."""
     cases = [((b, s, ms), torch.tensor(b * s / (ms / 1000), dtype=torch.float64))
              for b, s, ms in ((128, 50, 812.5), (64, 200, 10.0), (1, 1, 1000.0))]
-    return run_check("images_per_second", fn, cases, strict)
+    return run_check("images_per_second", fn, cases, strict, tried="three timings")

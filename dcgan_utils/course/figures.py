@@ -13,6 +13,9 @@ from dcgan_utils.engine.config import BCE_KINDS, LOSS_KINDS
 from dcgan_utils.course.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage, train_toy
 
 
+CURVE_LABELS = {"d_real": "D(x)", "d_fake": "D(G(z))"}  # history keys of D's mean outputs, as the prose writes them
+
+
 def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
     """One panel per snapshot: p_data, G's samples and D's output (1-D curve, or contours on the ring)."""
     snaps = result.snapshots
@@ -42,6 +45,12 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
             if bce:
                 twin.set_ylim(0, 1)
             twin.tick_params(labelsize=7, colors="C3")
+            if ax is axes[0][-1]:  # the red axis, named once, on the right
+                twin.set_ylabel("D(x)" if bce else "D(x) raw", color="C3", fontsize=8)
+            if ax is axes[0][0]:  # one legend for the three curves, the red one on the other axis included
+                lines = ax.get_legend_handles_labels()
+                red = twin.get_legend_handles_labels()
+                ax.legend(lines[0] + red[0], lines[1] + red[1], fontsize=7, loc="upper left")
             ax.set_xlim(-5, 5)
             caption = ""
         else:
@@ -55,8 +64,6 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
             caption = f", {ring_coverage(snap['samples'])[0]}/8 modes"
         ax.set_title(f"step {snap['step']}{caption}", fontsize=9)
         ax.tick_params(labelsize=7)
-    if result.config.problem == "1d":
-        axes[0][0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title or f"{result.config.problem}: loss {result.config.loss}", fontsize=10)
     fig.tight_layout()
     if shading is not None:  # the ring: one colourbar for the shared scale
@@ -71,7 +78,7 @@ def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_los
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3))
     for key in keys:
         ax = left if key.endswith("loss") else right
-        ax.plot(history[key], label=key, lw=0.8)
+        ax.plot(history[key], label=CURVE_LABELS.get(key, key), lw=0.8)
     for ax in (left, right):
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
@@ -88,10 +95,12 @@ def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
     """Trajectories in a plane, one line per label, starting points marked; `axes` names the two coordinates."""
     beside = len(paths) > 2  # a long legend inside the axes would cover the paths: put it beside them
     fig, ax = plt.subplots(figsize=(7.5 if beside else 4.5, 4.5))
+    starts = []
     for label, path in paths.items():
         path = torch.as_tensor(path).detach().cpu().numpy()  # matplotlib 3.8 (the floor) takes no tensors
         ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
-        ax.scatter(path[:1, 0], path[:1, 1], s=20, color="k")
+        starts.append(path[0])
+    ax.scatter(*zip(*starts), s=20, color="k", zorder=3, label="start")
     ax.scatter([0], [0], marker="*", s=120, color="gold", edgecolors="k", linewidths=0.6, zorder=3,
                label="equilibrium (0, 0)")  # a colour no path takes (paths cycle C0, C1, ...)
     ax.set(aspect="equal", xlabel=axes[0], ylabel=axes[1])
@@ -131,7 +140,7 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
         with out:
             plot_toy(result)
             plt.show()
-        status.value = f"score: {result.score()}"
+        status.value = explorer_status(result)
 
     def retrain(_change=None) -> None:
         status.value = "training ..."
@@ -145,6 +154,18 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
         retrain()
     return widgets.VBox([widgets.HBox(list(controls.values())[:3]), widgets.HBox(list(controls.values())[3:]),
                          status, out])
+
+
+def explorer_status(result: ToyResult) -> str:
+    """The explorer's line under its controls, in words, measured on the samples of the last panel (a fresh draw could
+    count a borderline mode differently from the panel's title above it)."""
+    last = result.snapshots[-1] if result.snapshots else None
+    if result.config.problem == "ring":
+        modes, good = ring_coverage(last["samples"]) if last else tuple(result.score().values())
+        where = f"step {last['step']}" if last else "the end"
+        return (f"at {where}: {modes} of 8 modes covered, {good:.0%} of the samples within 3 standard deviations "
+                "of a mode centre")
+    return f"at the end: earth mover's distance from p_data {result.score()['emd']:.3f} (0 would be a perfect match)"
 
 
 def plot_class_shares(shares: dict[str, list[float]], classes: list[str] | tuple[str, ...], title: str = ""

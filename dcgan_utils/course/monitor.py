@@ -4,7 +4,9 @@ GIF of the grids afterwards."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Callable
 
 import matplotlib.pyplot as plt
 import torch
@@ -68,19 +70,37 @@ def training_figure(state: GANState, window: int = 25, nrow: int = 8) -> plt.Fig
 
 
 class LiveView:
-    """A train_gan callback that redraws one figure in place at the end of every epoch (in Jupyter).
+    """A train_gan callback that redraws one figure in place at the end of an epoch (in Jupyter), at most once every
+    `every_seconds` of wall clock, so a run of many short epochs (a smoke run: 60) does not spend its time drawing.
+    `final(state)` draws the finished run into the same place (or once, when the run was loaded and nothing trained).
 
-    Outside a notebook it prints one line per call instead, so the same code runs in scripts and tests.
+    Outside a notebook it prints one line per drawing instead, so the same code runs in scripts and tests.
     """
 
-    def __init__(self, window: int = 25, nrow: int = 8):
-        self.window, self.nrow, self.handle, self.calls = window, nrow, None, 0
+    def __init__(self, window: int = 25, nrow: int = 8, every_seconds: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic):
+        if every_seconds < 0:
+            raise ValueError(f"every_seconds must be >= 0 (0 redraws at every epoch), got {every_seconds}")
+        self.window, self.nrow, self.every_seconds, self.clock = window, nrow, every_seconds, clock
+        self.handle, self.calls, self.draws, self.drawn_at = None, 0, 0, None
 
     def __call__(self, state: GANState) -> None:
         self.calls += 1
         missing = [k for k in STATS if k not in state.history]
         if missing:
             raise ValueError(f"LiveView needs a train_gan history with {STATS}; missing {missing}")
+        now = self.clock()
+        if self.drawn_at is not None and now - self.drawn_at < self.every_seconds:
+            return
+        self.drawn_at = now
+        self._draw(state)
+
+    def final(self, state: GANState) -> None:
+        """Draw the run as it ended (its last epoch may have come too soon after the previous drawing)."""
+        self._draw(state)
+
+    def _draw(self, state: GANState) -> None:
+        self.draws += 1
         try:
             from IPython import get_ipython
             from IPython.display import display

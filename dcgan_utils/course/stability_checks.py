@@ -23,7 +23,8 @@ def check_dirac_r1_step(fn: Callable, strict: bool = False) -> bool | None:
         game = DiracGame(regulariser="r1", gamma=gamma, lr=lr)
         expected = torch.stack([game.step(torch.stack([t, p])) for t, p in zip(theta, psi)], dim=1)
         cases.append(((theta, psi, lr, gamma), expected))
-    return run_check("dirac_r1_step", _stacked(fn), cases, strict)
+    return run_check("dirac_r1_step", _stacked(fn), cases, strict,
+                     tried="random starting points, four (lr, gamma) pairs, gamma 0 among them")
 
 
 def check_r1_penalty(fn: Callable, strict: bool = False) -> bool | None:
@@ -44,7 +45,7 @@ def check_r1_penalty(fn: Callable, strict: bool = False) -> bool | None:
             raise ValueError("the penalty has no gradient for D's weights: pass create_graph=True to autograd.grad")
         return value
 
-    return run_check("r1_penalty", with_weight_gradient, cases, strict)
+    return run_check("r1_penalty", with_weight_gradient, cases, strict, tried="random points in 1, 2 and 8 dimensions")
 
 
 class _SmallD(nn.Sequential):
@@ -68,4 +69,5 @@ def check_precision(fn: Callable, strict: bool = False) -> bool | None:
     cases.append(((doubled, _random((50, 3), 12), 1), doubled, _random((50, 3), 12), 1))
     cases = [(args, torch.tensor(precision_recall_of_features(r, f, k=k)["precision"], dtype=torch.float64))
              for args, r, f, k in cases]
-    return run_check("precision", fn, cases, strict)
+    return run_check("precision", fn, cases, strict,
+                     tried="random clouds, copies of real points, repeated real points")
