@@ -11,7 +11,7 @@ OLDEST ?= 3.10
 OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/versions/$(OLDEST).*/bin/python$(OLDEST) 2>/dev/null); do \
 	$$p -c "" 2>/dev/null && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: setup lab test course slides student browser pins floors mutation clean gpu-prepare gpu-check
+.PHONY: setup lab test course slides student browser pins floors mutation mutmut clean gpu-prepare gpu-check
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" || { \
@@ -67,6 +67,12 @@ floors: | $(BIN)/python  ## the stated version floors (constraints-floors.txt) o
 
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
 	$(BIN)/python benchmarks/mutation.py
+
+mutmut: $(VENV)/.installed-test  ## mutmut 3 (pyproject's [tool.mutmut]): every mutant of losses and the checkers; the share killed per module
+	$(BIN)/python -m pip install --quiet -c constraints.txt mutmut
+	rm -rf mutants && mkdir -p build
+	$(BIN)/mutmut run --max-children 2 > build/mutmut-run.log 2>&1 || { tail -20 build/mutmut-run.log; exit 1; }
+	$(BIN)/mutmut results --all true | $(BIN)/python benchmarks/mutmut_scores.py
 
 browser:  ## Debian's Chromium for the browser test (tests/test_browser.py skips without it, except in CI)
 	command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q && \

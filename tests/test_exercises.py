@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -127,6 +128,15 @@ def test_a_verdict_says_random_only_where_the_cases_are_random(check, capsys):
     check(RIGHT[check])
     verdict = capsys.readouterr().out
     assert ("random" in verdict) == (check not in FIXED_CASES), verdict
+
+
+@pytest.mark.parametrize("check", list(RIGHT), ids=lambda c: c.__name__)
+def test_each_verdict_names_its_exercise_and_what_it_tried(check, capsys):
+    """Found by mutmut: a verdict's name, or its list of cases, could be blanked without any test noticing."""
+    check(RIGHT[check])
+    name, _, rest = capsys.readouterr().out.partition(": correct on ")
+    assert name.split(" (")[0] == check.__name__.removeprefix("check_")  # generator_block adds what it compares
+    assert re.fullmatch(r"\d+ cases: [^X]{10,} \(to 1e-06\)\.\n", rest), rest  # "XX" is mutmut's blanking mark
 
 
 def test_the_size_checks_name_the_input_widths_they_try(capsys):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from dcgan_utils.engine.config import LOSS_KINDS
-from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_output, reads_as_probability
 
 torch.manual_seed(0)
 REAL = torch.randn(64) * 3  # moderate logits: the naive sigmoid formulas are accurate here
@@ -123,7 +123,8 @@ def test_generator_gradients_with_respect_to_the_logit():
 
 
 def test_unknown_kind_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown loss kind 'bce'.*non_saturating"):
+    with pytest.raises(ValueError, match="unknown loss kind 'bce': choose one of minimax, non_saturating, least_squares, "
+                                         "hinge, wasserstein$"):  # the list a learner can copy a name from
         discriminator_loss(REAL, FAKE, "bce")
     with pytest.raises(ValueError, match="unknown loss kind"):
         generator_loss(FAKE, "saturating")
@@ -137,5 +138,25 @@ def test_real_label_out_of_range_is_rejected(real_label):
 
 @pytest.mark.parametrize("kind", ["least_squares", "hinge", "wasserstein"])
 def test_label_smoothing_only_for_bce_kinds(kind):
-    with pytest.raises(ValueError, match="BCE kinds only"):
+    with pytest.raises(ValueError, match=r"BCE kinds only \(minimax, non_saturating\)"):
         discriminator_loss(REAL, FAKE, kind, real_label=0.9)
+
+
+def test_the_default_kind_is_the_non_saturating_game():
+    """Found by mutmut: a default of another name (or none that exists) passed every other test."""
+    assert discriminator_loss(REAL, FAKE) == discriminator_loss(REAL, FAKE, "non_saturating")
+    assert generator_loss(FAKE) == generator_loss(FAKE, "non_saturating")
+    assert mean_output(REAL) == mean_output(REAL, "non_saturating")
+
+
+def test_mean_output_is_the_mean_probability_for_bce_kinds_and_the_mean_raw_score_otherwise():
+    """Hand-computed: sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4; a critic's raw scores are averaged as they are."""
+    logits = torch.tensor([0.0, math.log(3.0)])
+    for kind in LOSS_KINDS:
+        expected = 0.625 if kind in ("minimax", "non_saturating") else math.log(3.0) / 2
+        assert mean_output(logits, kind).item() == pytest.approx(expected, abs=1e-7), kind
+        assert reads_as_probability(kind) == (kind in ("minimax", "non_saturating"))
+    with pytest.raises(ValueError, match="unknown loss kind"):
+        mean_output(logits, "bce")
+    with pytest.raises(ValueError, match="unknown loss kind"):
+        reads_as_probability("bce")
