@@ -10,7 +10,8 @@ from matplotlib.ticker import PercentFormatter
 import torch
 
 from dcgan_utils.engine.config import BCE_KINDS, LOSS_KINDS
-from dcgan_utils.course.toy import ONE_D, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage, train_toy
+from dcgan_utils.course.toy import (ONE_D, RING_MODES, ToyConfig, ToyResult, d_grid_points, ring_centres, ring_coverage,
+                                    train_toy)
 
 
 CURVE_LABELS = {"d_real": "D(x)", "d_fake": "D(G(z))"}  # history keys of D's mean outputs, as the prose writes them
@@ -61,7 +62,7 @@ def plot_toy(result: ToyResult, title: str | None = None) -> plt.Figure:
             ax.scatter(*samples.T, s=1, alpha=0.3, color="C0")
             ax.scatter(*ring_centres().numpy().T, marker="x", color="k", s=25)
             ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-            caption = f", {ring_coverage(snap['samples'])[0]}/8 modes"
+            caption = f", {ring_coverage(snap['samples'])[0]}/{RING_MODES} modes"
         ax.set_title(f"step {snap['step']}{caption}", fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle(title or f"{result.config.problem}: loss {result.config.loss}", fontsize=10)
@@ -159,12 +160,11 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
 def explorer_status(result: ToyResult) -> str:
     """The explorer's line under its controls, in words, measured on the samples of the last panel (a fresh draw could
     count a borderline mode differently from the panel's title above it)."""
-    last = result.snapshots[-1] if result.snapshots else None
-    if result.config.problem == "ring":
-        modes, good = ring_coverage(last["samples"]) if last else tuple(result.score().values())
-        where = f"step {last['step']}" if last else "the end"
-        return (f"at {where}: {modes} of 8 modes covered, {good:.0%} of the samples within 3 standard deviations "
-                "of a mode centre")
+    if result.config.problem == "ring":  # ToyConfig keeps at least one snapshot, the last at the final step
+        last = result.snapshots[-1]
+        modes, good = ring_coverage(last["samples"])
+        return (f"at step {last['step']}: {modes} of {RING_MODES} modes covered, {good:.0%} of the samples within 3 "
+                "standard deviations of a mode centre")
     return f"at the end: earth mover's distance from p_data {result.score()['emd']:.3f} (0 would be a perfect match)"
 
 

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from dcgan_utils.course.figures import CURVE_LABELS
 from dcgan_utils.engine.data import to_uint8
 from dcgan_utils.engine.losses import reads_as_probability
 from dcgan_utils.engine.run_state import STATS, GANState, generate
@@ -50,7 +51,7 @@ def training_figure(state: GANState, window: int = 25, nrow: int = 8) -> plt.Fig
     h = state.history
     fig, (losses, outputs, grid) = plt.subplots(1, 3, figsize=(13, 3.6), gridspec_kw={"width_ratios": [3, 3, 2.4]})
     for key, ax in (("d_loss", losses), ("g_loss", losses), ("d_real", outputs), ("d_fake", outputs)):
-        ax.plot(smooth(h[key], window), lw=1, label={"d_real": "D(x)", "d_fake": "D(G(z))"}.get(key, key))
+        ax.plot(smooth(h[key], window), lw=1, label=CURVE_LABELS.get(key, key))
     losses.set(xlabel="step", title=f"losses (mean of {window} steps)")
     if reads_as_probability(state.config.loss):
         outputs.set(xlabel="step", ylim=(0, 1), title="D's mean output: real vs generated")
