@@ -2,6 +2,10 @@
 
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0 --lr 2e-3      # any TrainConfig flag
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
+    python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
+
+--freeze N: after the run, continue two copies of it for N steps, one with D's learning rate unchanged and one with
+D frozen (dcgan_utils.course.collapse), and write every row to dcgan_utils/pretrained/collapse_mnist.json.
 
 Collapse proper (issue #17): G maps many noise vectors to a few convincing images: at least half of the samples in
 at most two classes by the package's MNIST classifier, a diversity close to that of one class of real digits, and
@@ -12,22 +16,31 @@ measured this way, and what it did not find, are in benchmarks/README.md ("Looki
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from dcgan_utils.cli import add_config_arguments, config_from_args
+from dcgan_utils.course import collapse
+from dcgan_utils.course.quality_curve import results_header
 from dcgan_utils.engine import run_state
+from dcgan_utils.engine.checkpoint import load_checkpoint, restore
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import cpu_model
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
-from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier
+from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier, mnist_classifier_path
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
 parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
+parser.add_argument("--freeze", type=int, default=0, metavar="N",
+                    help="continue each run for N steps with D trained and with D frozen; write the shipped results")
 parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
                     "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
 add_config_arguments(parser)
@@ -53,6 +66,32 @@ print(f"real test digits: diversity of 64 {diversity(mixed):.3f}; one class's "
       f"{min(one_class.values()):.3f} (digit {min(one_class, key=one_class.get)}) to {max(one_class.values()):.3f} "
       f"(digit {max(one_class, key=one_class.get)})")
 print("| seed | steps | s | confident >= 0.9 | smallest class | top two classes | diversity of 64 | shares, largest first |")
+if args.freeze:
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        args.seed = seed
+        config = config_from_args(parser, args)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            states = collapse.frozen_d_runs(config, data, folder, args.freeze)
+            first = run_state.build_state(config)  # the common start, read back from its checkpoint
+            restore(first, load_checkpoint(Path(folder) / "start" / "checkpoint.pt"), resume=False)
+            for arm, state in (("start", first), *states.items()):
+                row = {"seed": seed, "arm": arm, **collapse.meters(state, classifier, args.samples, seed)}
+                rows.append(row)
+                print(f"| {seed} {arm} | {row['step']} | {time.perf_counter() - start:.0f} | {row['confident']:.0%} | "
+                      f"{row['smallest']:.1%} | {row['top_two']:.0%} | {row['diversity']:.3f} | "
+                      f"{' '.join(f'{s:.2f}' for s in row['shares'])} |", flush=True)
+    defaults = dataclasses.asdict(type(config)())
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if v != defaults[k] and k not in ("seed", "data_dir")}
+    header = results_header(mnist_classifier_path(), args.samples, class_coverage(classifier, real))
+    header["settings"] = {**settings, "more_steps": args.freeze}
+    header["real"].update(diversity_mixed=diversity(mixed), diversity_one_class=[min(one_class.values()),
+                                                                                  max(one_class.values())])
+    out = Path(collapse.__file__).parent.parent / "pretrained" / collapse.RESULTS
+    out.write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {out}")
+    raise SystemExit
 for seed in (int(s) for s in args.seeds.split(",")):
     args.seed = seed
     config = config_from_args(parser, args)

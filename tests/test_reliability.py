@@ -119,7 +119,7 @@ MATRIX = [
     # config: every field's invalid values, rejected at construction
     *[("config", f"{field}={value!r}", lambda t, f=field, v=value: lambda: TrainConfig(**{f: v}), ValueError,
        rf"TrainConfig\.{field} (must|< 1 needs)")
-      for field, value in [("lr", 0.0), ("lr", -1e-3), ("d_lr", 0), ("batch_size", 0), ("batch_size", 2.5),
+      for field, value in [("lr", 0.0), ("lr", -1e-3), ("d_lr", -1e-4), ("batch_size", 0), ("batch_size", 2.5),
                            ("epochs", -1), ("latent_dim", 0), ("g_width", -8), ("loss", "vanilla"),
                            ("precision", "fp8"), ("beta1", 1.0), ("beta2", -0.1), ("ema", 1.0),
                            ("real_label", 0.0), ("image_size", 48), ("channels", 2), ("seed", -1),

@@ -85,6 +85,29 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, precision):
     assert all(torch.equal(x, y) for (_, x), (_, y) in zip(resumed.grids, straight.grids))
 
 
+def test_a_resume_trains_with_the_configs_learning_rates_not_the_checkpoints(tmp_path):
+    """Adam's saved state holds its learning rate and betas; loading it once silently kept the old ones."""
+    train_gan(tiny_config(max_steps=2), tiny_data(), tmp_path, progress=False)
+    state = train_gan(tiny_config(max_steps=4, lr=1e-3, d_lr=5e-4, beta1=0.0, beta2=0.9), tiny_data(), tmp_path,
+                      resume=True, progress=False)
+    assert [(g["lr"], g["betas"]) for g in state.opt_g.param_groups] == [(1e-3, (0.0, 0.9))]
+    assert [(g["lr"], g["betas"]) for g in state.opt_d.param_groups] == [(5e-4, (0.0, 0.9))]
+
+
+def test_d_lr_0_freezes_d_while_g_trains():
+    from dcgan_utils.engine.run_state import build_state
+    from dcgan_utils.engine.data import to_model_range
+    from dcgan_utils.engine.training import train_step
+
+    state = build_state(tiny_config(d_lr=0.0, precision="fp32"))
+    d_before = {k: v.clone() for k, v in state.D.state_dict().items() if "running" not in k and "num_batches" not in k}
+    g_before = [p.detach().clone() for p in state.G.parameters()]
+    for batch in to_model_range(tiny_data(64).images).split(32):
+        train_step(state, batch)
+    assert all(torch.equal(v, state.D.state_dict()[k]) for k, v in d_before.items())
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, state.G.parameters()))
+
+
 def test_history_and_grids(tmp_path):
     state = train_gan(tiny_config(max_steps=10), tiny_data(), progress=False)
     assert all(len(v) == 10 for v in state.history.values())
@@ -266,6 +289,25 @@ def test_k_discriminator_steps_per_generator_step_each_take_their_own_batch(monk
     d_updates = next(iter(state.opt_d.state.values()))["step"].item()
     g_updates = next(iter(state.opt_g.state.values()))["step"].item()
     assert (d_updates, g_updates) == (6, 2)
+
+
+def test_g_steps_update_g_that_many_times_per_step_each_on_fresh_noise(monkeypatch):
+    seen = []
+    real_g_step = training.g_step
+    monkeypatch.setattr(training, "g_step", lambda s, fake, labels=None: seen.append(fake.detach().clone())
+                        or real_g_step(s, fake, labels))
+    state = train_gan(tiny_config(g_steps=3, max_steps=2, epochs=0), tiny_data(), progress=False)
+    assert state.step == 2 and len(seen) == 6 and all(len(b) == 32 for b in seen)
+    assert len({tuple(b.flatten()[:50].tolist()) for b in seen}) == 6  # six different fake batches
+    d_updates = next(iter(state.opt_d.state.values()))["step"].item()
+    g_updates = next(iter(state.opt_g.state.values()))["step"].item()
+    assert (d_updates, g_updates) == (2, 6)
+    assert len(state.history["g_loss"]) == 2  # one row of statistics per training step
+
+
+def test_g_steps_is_a_positive_integer():
+    with pytest.raises(ValueError, match=r"TrainConfig.g_steps must be a positive integer, got 0"):
+        tiny_config(g_steps=0)
 
 
 def test_the_ema_generator_is_the_moving_average_of_gs_weights_after_each_step():

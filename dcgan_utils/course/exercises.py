@@ -19,7 +19,9 @@ from dcgan_utils.engine.losses import bce_with_logits, discriminator_loss, gener
 ATOL = RTOL = 1e-6
 EXTREME_LOGITS = (-1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0)  # where a naive log(sigmoid(l)) breaks
 LOGITS_TRIED = "random logits; logits from -1000 to 1000"  # the verdict's words for _logit_cases
-SIZES_TRIED = {False: "inputs 5 to 64 wide, strides 2 and 3, sides from PyTorch's own layer",  # _size_cases(False)
+SIZE_CASES = ((28, 4, 2, 1), (7, 4, 2, 1), (1, 4, 1, 0), (1, 4, 1, 1), (1, 7, 1, 0), (2, 4, 1, 1), (5, 3, 2, 0),
+              (13, 5, 3, 2), (64, 4, 2, 1))  # (n, kernel, stride, padding); (2, 4, 1, 1): one full window
+SIZES_TRIED = {False: "inputs 2 to 64 wide, strides 1 to 3, sides from PyTorch's own layer",  # _size_cases(False)
                True: "inputs 1 to 64 wide, strides 1 to 3, sides from PyTorch's own layer"}  # (a Conv2d skips 1-wide)
 
 
@@ -141,10 +143,14 @@ def check_simultaneous_step(fn: Callable, strict: bool = False) -> bool | None:
 
 # ---- notebook 02: the losses --------------------------------------------------------------------------------
 
+def _logits() -> list[torch.Tensor]:
+    """The logits every loss check tries: random ones, then the extreme ones."""
+    return [_random((256,), 8, scale=3.0), torch.tensor(EXTREME_LOGITS, dtype=torch.float64)]
+
+
 def _logit_cases(fn_ref: Callable) -> list[tuple[tuple, torch.Tensor]]:
-    """Random logits, then the extreme ones, each with the reference's value."""
-    logits = [_random((256,), 8, scale=3.0), torch.tensor(EXTREME_LOGITS, dtype=torch.float64)]
-    return [((l,), fn_ref(l)) for l in logits]
+    """_logits(), each with the reference's value."""
+    return [((l,), fn_ref(l)) for l in _logits()]
 
 
 def check_non_saturating_loss(fn: Callable, strict: bool = False) -> bool | None:
@@ -173,7 +179,7 @@ def check_discriminator_loss(fn: Callable, strict: bool = False) -> bool | None:
 
 def check_bce(fn: Callable, strict: bool = False) -> bool | None:
     """fn(logits, target) -> mean binary cross-entropy from logits, stable at any logit."""
-    cases = [((l, t), bce_with_logits(l, t)) for (l,), _ in _logit_cases(lambda l: l) for t in (0.0, 0.9, 1.0)]
+    cases = [((l, t), bce_with_logits(l, t)) for l in _logits() for t in (0.0, 0.9, 1.0)]
     return run_check("bce", fn, cases, strict, tried=f"{LOGITS_TRIED}, targets 0, 0.9, 1")
 
 
@@ -182,9 +188,9 @@ def check_bce(fn: Callable, strict: bool = False) -> bool | None:
 def _size_cases(transposed: bool) -> list[tuple[tuple, torch.Tensor]]:
     """(n, kernel, stride, padding) cases with the side PyTorch's own layer produces."""
     cases = []
-    for n, k, s, p in ((28, 4, 2, 1), (7, 4, 2, 1), (1, 4, 1, 0), (1, 7, 1, 0), (5, 3, 2, 0), (13, 5, 3, 2), (64, 4, 2, 1)):
+    for n, k, s, p in SIZE_CASES:
         if not transposed and n + 2 * p < k:
-            continue  # a convolution needs at least one full window
+            continue  # a convolution needs at least one full window (n + 2p == k: exactly one)
         layer = (torch.nn.ConvTranspose2d if transposed else torch.nn.Conv2d)(1, 1, k, s, p)
         with torch.no_grad():
             side = layer(torch.zeros(1, 1, n, n)).shape[-1]
@@ -223,14 +229,19 @@ def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
                      tried="channels 8 -> 4, 512 -> 256, 3 -> 3")
 
 
+PARAMETER_LAYERS = ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3))  # (c_in, c_out, kernel): G's first and
+# last layers of the paper's 64x64 G, the smallest layer, and an odd kernel
+
+
 def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
     """fn(c_in, c_out, kernel) -> parameters of ConvTranspose2d(c_in, c_out, kernel, bias=False) + BatchNorm2d(c_out)."""
     cases = []
-    for c_in, c_out, k in ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3)):
+    for c_in, c_out, k in PARAMETER_LAYERS:
         layers = [torch.nn.ConvTranspose2d(c_in, c_out, k, bias=False), torch.nn.BatchNorm2d(c_out)]
         cases.append(((c_in, c_out, k), torch.tensor(float(sum(p.numel() for m in layers for p in m.parameters())),
                                                      dtype=torch.float64)))
-    return run_check("parameter_count", fn, cases, strict, tried="four layer shapes, counted by PyTorch")
+    shapes = ", ".join(f"{c_in} -> {c_out} (kernel {k})" for c_in, c_out, k in PARAMETER_LAYERS)
+    return run_check("parameter_count", fn, cases, strict, tried=f"layers {shapes}, counted by PyTorch")
 
 
 # ---- notebook 04: training on MNIST -------------------------------------------------------------------------
@@ -264,7 +275,8 @@ def check_class_shares(fn: Callable, strict: bool = False) -> bool | None:
     def reference(y, n):
         return torch.bincount(y, minlength=n).double() / len(y)
 
-    cases = [((y, n), reference(y, n)) for y, n in ((labels, 10), (collapsed, 10), (torch.zeros(3, dtype=torch.long), 2))]
+    one_class = torch.zeros(3, dtype=torch.long)
+    cases = [((y, n), reference(y, n)) for y, n in ((labels, 10), (collapsed, 10), (one_class, 2))]
     return run_check("class_shares", fn, cases, strict, tried="random labels; a collapsed generator's; one class")
 
 
@@ -284,11 +296,14 @@ def check_nearest_neighbour(fn: Callable, strict: bool = False) -> bool | None:
 
 # ---- notebook 05: CIFAR-10 and CUDA -------------------------------------------------------------------------
 
+DATASET_SHAPES = ((50000, 3, 32, 1), (50000, 3, 32, 4), (60000, 1, 28, 1), (202599, 3, 64, 2))  # (n, channels,
+# side, bytes per value): CIFAR-10's training set in uint8 and in float32, MNIST's in uint8, CelebA at 64x64 in fp16
+
+
 def check_dataset_memory(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, channels, side, bytes_per_value) -> MiB (2**20 bytes) that n images of that shape take."""
-    shapes = ((50000, 3, 32, 1), (50000, 3, 32, 4), (60000, 1, 28, 1), (202599, 3, 64, 2))
     cases = [((n, c, side, b), torch.tensor(n * c * side * side * b / 2**20, dtype=torch.float64))
-             for n, c, side, b in shapes]
+             for n, c, side, b in DATASET_SHAPES]
     return run_check("dataset_memory", fn, cases, strict, tried="four dataset shapes")
 
 
@@ -301,6 +316,6 @@ def check_amdahl(fn: Callable, strict: bool = False) -> bool | None:
 
 def check_images_per_second(fn: Callable, strict: bool = False) -> bool | None:
     """fn(batch_size, steps, milliseconds) -> images per second, from a CUDA event timing in milliseconds."""
-    cases = [((b, s, ms), torch.tensor(b * s / (ms / 1000), dtype=torch.float64))
-             for b, s, ms in ((128, 50, 812.5), (64, 200, 10.0), (1, 1, 1000.0))]
+    timings = ((128, 50, 812.5), (64, 200, 10.0), (1, 1, 1000.0))  # pragma: no mutate (any timings do)
+    cases = [((b, s, ms), torch.tensor(b * s / (ms / 1000), dtype=torch.float64)) for b, s, ms in timings]
     return run_check("images_per_second", fn, cases, strict, tried="three timings")

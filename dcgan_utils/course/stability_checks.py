@@ -17,8 +17,8 @@ from dcgan_utils.evaluation.precision_recall import precision_recall_of_features
 def check_dirac_r1_step(fn: Callable, strict: bool = False) -> bool | None:
     """fn(theta, psi, lr, gamma) -> (theta', psi'): one simultaneous step of the Dirac-GAN (f(t) = -log(1 + e^-t))
     with the R1 penalty gamma/2 psi^2 on D, on tensors of starting points."""
-    cases = []
-    for seed, lr, gamma in ((1, 0.1, 1.0), (2, 0.5, 0.3), (3, 1e-3, 10.0), (4, 0.2, 0.0)):
+    cases, pairs = [], ((0.1, 1.0), (0.5, 0.3), (1e-3, 10.0), (0.2, 0.0))
+    for seed, (lr, gamma) in enumerate(pairs, start=1):
         theta, psi = _random((50,), seed, 2.0), _random((50,), seed + 10, 2.0)
         game = DiracGame(regulariser="r1", gamma=gamma, lr=lr)
         expected = torch.stack([game.step(torch.stack([t, p])) for t, p in zip(theta, psi)], dim=1)
@@ -40,7 +40,7 @@ def check_r1_penalty(fn: Callable, strict: bool = False) -> bool | None:
         value = fn(D, x)
         reaches = torch.is_tensor(value) and value.requires_grad and any(
             g is not None and g.abs().sum() > 0
-            for g in torch.autograd.grad(value, list(D.parameters()), retain_graph=True, allow_unused=True))
+            for g in torch.autograd.grad(value, list(D.parameters()), allow_unused=True))
         if not reaches:
             raise ValueError("the penalty has no gradient for D's weights: pass create_graph=True to autograd.grad")
         return value
@@ -59,15 +59,13 @@ def check_precision(fn: Callable, strict: bool = False) -> bool | None:
     """fn(real, fake, k) -> the share of fake feature vectors inside some real vector's ball (radius: the distance
     to that real vector's k-th nearest real neighbour), as a 0-d tensor or a float. Extreme cases: fakes that are
     copies of real points (precision 1), and real points with repeated copies (radius 0 for some)."""
-    cases = []
-    for seed, k, shift in ((8, 3, 0.5), (9, 1, 0.0), (10, 5, 2.0)):
-        real, fake = _random((200, 4), seed), _random((150, 4), seed + 10) + shift
-        cases.append(((real, fake, k), real, fake, k))
+    inputs = [(_random((200, 4), seed), _random((150, 4), seed + 10) + shift, k)
+              for seed, k, shift in ((8, 3, 0.5), (9, 1, 0.0), (10, 5, 2.0))]
     real = _random((100, 3), 11)
-    cases.append(((real, real[:40].clone(), 3), real, real[:40], 3))  # copies of real points: all inside
+    inputs.append((real, real[:40].clone(), 3))  # copies of real points: all inside
     doubled = torch.cat([real[:30], real[:30]])  # every real point twice: k = 1 radii are 0
-    cases.append(((doubled, _random((50, 3), 12), 1), doubled, _random((50, 3), 12), 1))
-    cases = [(args, torch.tensor(precision_recall_of_features(r, f, k=k)["precision"], dtype=torch.float64))
-             for args, r, f, k in cases]
+    inputs.append((doubled, _random((50, 3), 12), 1))
+    cases = [((r, f, k), torch.tensor(precision_recall_of_features(r, f, k=k)["precision"], dtype=torch.float64))
+             for r, f, k in inputs]
     return run_check("precision", fn, cases, strict,
                      tried="random clouds, copies of real points, repeated real points")

@@ -127,6 +127,9 @@ def restore(state: GANState, payload: dict, resume: bool = True) -> None:
         return
     state.opt_g.load_state_dict(payload["opt_g"])
     state.opt_d.load_state_dict(payload["opt_d"])
+    for opt, lr in ((state.opt_g, state.config.lr), (state.opt_d, state.config.d_lr)):  # the optimisers' saved settings
+        for group in opt.param_groups:  # would otherwise override the config's: a resume may change them
+            group["lr"], group["betas"] = lr, (state.config.beta1, state.config.beta2)
     state.scaler_g.load_state_dict(payload["scaler_g"])
     state.scaler_d.load_state_dict(payload["scaler_d"])
     state.noise.set_state(payload["noise"].cpu())

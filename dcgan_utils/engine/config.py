@@ -60,8 +60,11 @@ class TrainConfig:
                              "by 0.99 per epoch to this share of it (top-k training, Sinha et al. 2020); 1: off")
     batch_size: int = knob(128, "images per generator step (Radford et al.: 128)")
     d_steps: int = knob(1, "discriminator steps per generator step, each on its own batch (Algorithm 1's k)")
+    g_steps: int = knob(1, "generator updates per training step, each on fresh noise (Algorithm 1: 1; more lets G "
+                           "chase a D that lags behind, a way to provoke mode collapse)")
     lr: float = knob(2e-4, "Adam step size of the generator (Radford et al.: 2e-4)")
-    d_lr: float = knob(2e-4, "Adam step size of the discriminator (Radford et al.: same as G)")
+    d_lr: float = knob(2e-4, "Adam step size of the discriminator (Radford et al.: same as G); 0 freezes D, so G "
+                             "trains against a fixed D, what Goodfellow et al. 2014 warn leads to collapse")
     beta1: float = knob(0.5, "Adam momentum; Radford et al. lower it from 0.9 to 0.5 for stability")
     beta2: float = knob(0.999, "Adam second-moment decay (Adam's default, kept by PyTorch's DCGAN example and by "
                                "Radford et al.'s code; the paper does not state it)")
@@ -96,7 +99,8 @@ class TrainConfig:
         if self.channels == 0:
             self.channels = NATIVE.get(self.dataset, (3,))[0]
         check(self.channels in (1, 3), "channels", "must be 1 or 3 (0 picks the dataset's own)")
-        for name in ("latent_dim", "g_width", "d_width", "batch_size", "d_steps", "sample_every", "checkpoint_every",
+        for name in ("latent_dim", "g_width", "d_width", "batch_size", "d_steps", "g_steps",
+                     "sample_every", "checkpoint_every",
                      "num_samples"):
             check(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "must be a positive integer")
         for name in ("epochs", "max_steps", "seed", "num_classes"):
@@ -104,8 +108,8 @@ class TrainConfig:
         check(self.loss in LOSS_KINDS, "loss", f"must be one of {LOSS_KINDS}")
         check(0 < self.real_label <= 1, "real_label", "must be in (0, 1]")
         check(self.real_label == 1 or self.loss in BCE_KINDS, "real_label", f"< 1 needs a BCE loss {BCE_KINDS}")
-        for name in ("lr", "d_lr"):
-            check(_is_num(getattr(self, name)) and getattr(self, name) > 0, name, "must be a number > 0")
+        check(_is_num(self.lr) and self.lr > 0, "lr", "must be a number > 0")
+        check(_is_num(self.d_lr) and self.d_lr >= 0, "d_lr", "must be a number >= 0 (0 freezes D)")
         for name in ("beta1", "beta2"):
             check(_is_num(getattr(self, name)) and 0 <= getattr(self, name) < 1, name, "must be in [0, 1)")
         check(_is_num(self.top_k) and 0 < self.top_k <= 1, "top_k", "must be in (0, 1] (1: off)")

@@ -116,7 +116,8 @@ def g_step(state: GANState, fake: torch.Tensor, labels: torch.Tensor | None = No
 
 def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """One generator step of Algorithm 1 (Goodfellow et al. 2014): k = config.d_steps D steps, each on its own
-    slice of `real` (which holds k batches), then one G step on the last D step's fakes.
+    slice of `real` (which holds k batches), then one G step on the last D step's fakes (and, with
+    config.g_steps > 1, further G steps on fresh noise).
 
     Returns the statistics named in STATS, as 0-d tensors on the device (D's are those of its last step).
     """
@@ -127,7 +128,13 @@ def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None 
     chunks = zip(real.chunk(k), labels.chunk(k) if labels is not None else [None] * k)
     for batch, batch_labels in chunks:
         fake, d_stats = d_step(state, batch.contiguous(memory_format=fmt), batch_labels)
-    return {**d_stats, **g_step(state, fake, batch_labels)}
+    g_stats = g_step(state, fake, batch_labels)
+    for _ in range(state.config.g_steps - 1):  # further G steps, each on fresh fakes of the same classes
+        z = draw_noise(state.noise, fake.shape[0], state.config.latent_dim, state.device)
+        with state.autocast():
+            fake = state.g_run(z, batch_labels if state.config.num_classes else None)
+        g_stats = g_step(state, fake, batch_labels)
+    return {**d_stats, **g_stats}
 
 
 def stats_row(stats: dict[str, torch.Tensor]) -> torch.Tensor:
