@@ -45,11 +45,13 @@ def test_the_meters_read_shares_largest_first_and_the_diversity_of_64(tmp_path):
     assert collapse.meters(state, ImageClassifier().eval(), samples=100, seed=1)["diversity"] == row["diversity"]
 
 
-@pytest.mark.parametrize("top_two, smallest, expected", [(0.5, 0.0, "collapse"), (0.76, 0.0, "collapse"),
-                                                        (0.49, 0.05, "healthy"), (0.38, 0.054, "healthy"),
-                                                        (0.49, 0.049, "neither")])
-def test_a_verdict_names_only_what_the_numbers_support(top_two, smallest, expected):
-    assert collapse.verdict({"top_two": top_two, "smallest": smallest}) == expected
+@pytest.mark.parametrize("top_two, smallest, diversity, expected", [
+    (0.5, 0.0, 0.689, "collapse"), (0.76, 0.0, 0.3, "collapse"),
+    (0.76, 0.0, 0.70, "neither"),  # two classes, but as varied as all digits together: not collapse
+    (0.49, 0.05, 0.7, "healthy"), (0.38, 0.054, 0.2, "healthy"), (0.49, 0.049, 0.3, "neither")])
+def test_a_verdict_names_only_what_the_numbers_support(top_two, smallest, diversity, expected):
+    row = {"top_two": top_two, "smallest": smallest, "diversity": diversity}
+    assert collapse.verdict(row, one_class_diversity=0.689) == expected
 
 
 def test_the_shipped_results_show_collapse_with_d_frozen_and_a_healthy_run_with_d_trained_on_three_seeds():
@@ -63,6 +65,8 @@ def test_the_shipped_results_show_collapse_with_d_frozen_and_a_healthy_run_with_
     for seed in seeds:
         start, trained, frozen = (rows[seed, a] for a in ("start", *collapse.ARMS))
         assert trained["step"] == frozen["step"] == start["step"] + results["settings"]["more_steps"]
-        assert collapse.verdict(frozen) == "collapse" and collapse.verdict(trained) == "healthy"
+        most_varied = results["real"]["diversity_one_class"][1]
+        assert collapse.verdict(frozen, most_varied) == "collapse" and collapse.verdict(trained, most_varied) == "healthy"
+        assert collapse.verdict(start, most_varied) == "neither"  # the start had learned, and not covered every class
     table = collapse.collapse_table(results)
     assert table.count("collapse") == 3 and table.count("healthy") == 3 and len(table.splitlines()) == 10

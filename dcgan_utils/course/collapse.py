@@ -6,9 +6,10 @@ trains as usual for `start_steps`, then two copies of it continue for `more_step
 learning rate: unchanged ("D trained") or 0 ("D frozen"). `meters` reads each with the instruments of notebook 05:
 the MNIST classifier's class shares and confident share, and the diversity of 64 samples.
 
-The definitions (issue #17): collapse is at least half of the samples in at most two classes; healthy is every class
-at 5% or more. `benchmarks/collapse_search.py --freeze` runs three seeds and writes RESULTS; notebook 05 loads them and
-reruns one seed.
+The definitions (issue #17): collapse is at least half of the samples in at most two classes and a diversity no
+higher than one real class's; healthy is every class at 5% or more. The meters alone would also call a G that never
+learned anything "collapse" (it draws one blur for every z): read them against the start, which had learned.
+`benchmarks/collapse_search.py --freeze` runs three seeds and writes RESULTS; notebook 05 loads them and reruns one.
 """
 
 from __future__ import annotations
@@ -69,9 +70,10 @@ def meters(state: GANState, classifier: ImageClassifier, samples: int = 2000, se
             "smallest": shares[-1], "diversity": diversity(fake[:64])}
 
 
-def verdict(row: dict) -> str:
-    """What the numbers support, by the definitions above: "collapse", "healthy" or "neither"."""
-    if row["top_two"] >= COLLAPSED_TOP_TWO:
+def verdict(row: dict, one_class_diversity: float) -> str:
+    """What the numbers support, by the definitions above: "collapse" (top two classes >= 50% and a diversity at most
+    one_class_diversity, the most varied real class's), "healthy" or "neither"."""
+    if row["top_two"] >= COLLAPSED_TOP_TWO and row["diversity"] <= one_class_diversity:
         return "collapse"
     return "healthy" if row["smallest"] >= HEALTHY_SMALLEST else "neither"
 
@@ -83,10 +85,11 @@ def load_collapse() -> dict:
 
 
 def collapse_table(results: dict) -> str:
-    """The shipped rows as a text table, one line per seed and arm, with each row's verdict."""
+    """The shipped rows as a text table, one line per seed and arm, with each continuation's verdict."""
+    most_varied = results["real"]["diversity_one_class"][1]
     lines = [f"{'seed':>4}  {'run':<10} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
              f"{'diversity':>9}  verdict"]
     for r in results["rows"]:
         lines.append(f"{r['seed']:>4}  {r['arm']:<10} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
-                     f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {verdict(r) if r['arm'] != 'start' else ''}")
+                     f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {verdict(r, most_varied) if r['arm'] != 'start' else ''}")
     return "\n".join(lines)
