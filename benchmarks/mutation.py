@@ -123,9 +123,8 @@ M = [
            "BCE checker with target 1 only", ("tests/test_exercises.py",)),
     Mutant(C + "stability_checks.py", "        if not reaches:", "        if False:",
            "R1 checker accepts a penalty that never reaches D", ("tests/test_exercises.py",)),
-    Mutant(C + "stability_checks.py", "    cases.append(((doubled, _random((50, 3), 12), 1), doubled, "
-           "_random((50, 3), 12), 1))\n", "", "precision checker without repeated real points",
-           ("tests/test_exercises.py",)),
+    Mutant(C + "stability_checks.py", "    inputs.append((doubled, _random((50, 3), 12), 1))\n", "",
+           "precision checker without repeated real points", ("tests/test_exercises.py",)),
     Mutant(C + "step_exercise.py", '("labels flipped", _mistaken(flip=True),',
            '("labels flipped", _mistaken(flip=False),', "step checker's flipped-labels variant is the right step",
            ("tests/test_step_exercise.py",)),
