@@ -19,7 +19,7 @@ import torch
 
 from dcgan_utils.engine.config import ARCHITECTURE, TrainConfig
 from dcgan_utils.engine.lock import alive
-from dcgan_utils.engine.run_state import GANState
+from dcgan_utils.engine.run_state import GANState, set_optimiser_settings
 
 FORMAT = "dcgan_utils.checkpoint/1"  # marks a file as ours; bump when the layout changes
 # what a release keeps: enough to sample, evaluate and draw the run's figures, not to resume
@@ -127,9 +127,7 @@ def restore(state: GANState, payload: dict, resume: bool = True) -> None:
         return
     state.opt_g.load_state_dict(payload["opt_g"])
     state.opt_d.load_state_dict(payload["opt_d"])
-    for opt, lr in ((state.opt_g, state.config.lr), (state.opt_d, state.config.d_lr)):  # the optimisers' saved settings
-        for group in opt.param_groups:  # would otherwise override the config's: a resume may change them
-            group["lr"], group["betas"] = lr, (state.config.beta1, state.config.beta2)
+    set_optimiser_settings(state)  # the saved states carry their own rates and betas: a resume may change them
     state.scaler_g.load_state_dict(payload["scaler_g"])
     state.scaler_d.load_state_dict(payload["scaler_d"])
     state.noise.set_state(payload["noise"].cpu())

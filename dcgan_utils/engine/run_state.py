@@ -81,6 +81,15 @@ def build_state(config: TrainConfig) -> GANState:
     return state
 
 
+def set_optimiser_settings(state: GANState, scale: float = 1.0) -> None:
+    """Give both optimisers the config's learning rates (times scale) and betas: after loading saved optimiser
+    states, whose own settings would otherwise win, and at every step of a learning-rate decay."""
+    betas = (state.config.beta1, state.config.beta2)
+    for opt, lr in ((state.opt_g, state.config.lr), (state.opt_d, state.config.d_lr)):
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = lr * scale, betas
+
+
 def draw_noise(noise: torch.Generator, n: int, latent_dim: int, device: torch.device) -> torch.Tensor:
     """n noise vectors z ~ N(0, I) drawn on the CPU by the run's generator, then placed on the device."""
     return torch.randn(n, latent_dim, generator=noise).to(device, non_blocking=True)

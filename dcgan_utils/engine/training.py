@@ -19,7 +19,7 @@ from dcgan_utils.engine.interrupt import TrainingInterrupted, stop_on_signals
 from dcgan_utils.engine.lock import run_lock
 from dcgan_utils.engine.losses import discriminator_loss, generator_loss, mean_output
 from dcgan_utils.engine.penalties import gradient_penalty, r1_penalty
-from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate
+from dcgan_utils.engine.run_state import STATS, GANState, build_state, draw_noise, generate, set_optimiser_settings
 
 TOP_K_DECAY = 0.99  # top-k training (Sinha et al. 2020): k shrinks by this factor per epoch, as in public implementations
 FLUSH_EVERY = 25  # steps between moving statistics to the history (one device sync) and, under DDP, agreeing to stop
@@ -66,6 +66,13 @@ def lr_scale(config: TrainConfig, train_seconds: float, step: int, total: int) -
     return max(0.0, 1.0 - done)
 
 
+def fresh_fakes(state: GANState, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n images from G on new noise from the run's generator (of the given classes, for a conditional run)."""
+    z = draw_noise(state.noise, n, state.config.latent_dim, state.device)
+    with state.autocast():
+        return state.g_run(z, labels if state.config.num_classes else None)
+
+
 def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = None
            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Update D once on a real batch and a fresh fake batch; return the fakes (for the G step) and statistics.
@@ -75,9 +82,8 @@ def d_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None = No
     """
     cfg = state.config
     y = labels if cfg.num_classes else None
-    z = draw_noise(state.noise, real.shape[0], cfg.latent_dim, state.device)
+    fake = fresh_fakes(state, real.shape[0], labels)
     with state.autocast():
-        fake = state.g_run(z, y)
         real_logits = state.d_run(real, y)
         fake_logits = state.d_run(fake.detach(), y)  # detach: this step must not move G
         # D step: maximise log D(x) + log(1 - D(G(z)))  ==  minimise BCE(D(x), 1) + BCE(D(G(z)), 0)
@@ -130,10 +136,7 @@ def train_step(state: GANState, real: torch.Tensor, labels: torch.Tensor | None 
         fake, d_stats = d_step(state, batch.contiguous(memory_format=fmt), batch_labels)
     g_stats = g_step(state, fake, batch_labels)
     for _ in range(state.config.g_steps - 1):  # further G steps, each on fresh fakes of the same classes
-        z = draw_noise(state.noise, fake.shape[0], state.config.latent_dim, state.device)
-        with state.autocast():
-            fake = state.g_run(z, batch_labels if state.config.num_classes else None)
-        g_stats = g_step(state, fake, batch_labels)
+        g_stats = g_step(state, fresh_fakes(state, fake.shape[0], batch_labels), batch_labels)
     return {**d_stats, **g_stats}
 
 
@@ -261,10 +264,7 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
                 for real, labels in data.batches(per_step, order, start=first):
                     if config.lr_decay:
                         clock()
-                        scale = lr_scale(config, state.train_seconds, state.step, total)
-                        for opt, lr in ((state.opt_g, config.lr), (state.opt_d, config.d_lr)):
-                            for group in opt.param_groups:
-                                group["lr"] = lr * scale
+                        set_optimiser_settings(state, lr_scale(config, state.train_seconds, state.step, total))
                     stats = train_step(state, real, labels)
                     state.step += 1
                     pending.append(stats_row(stats))
