@@ -68,7 +68,7 @@ floors: | $(BIN)/python  ## the stated version floors (constraints-floors.txt) o
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
 	$(BIN)/python benchmarks/mutation.py
 
-mutmut: $(VENV)/.installed-test  ## mutmut 3 (pyproject's [tool.mutmut]): every mutant of losses and the checkers; the share killed per module
+mutmut: $(VENV)/.installed-test  ## mutmut 3 (pyproject's [tool.mutmut]): every mutant of losses, checkpoint and the checkers; the share killed per module
 	$(BIN)/python -m pip install --quiet -c constraints.txt mutmut
 	rm -rf mutants && mkdir -p build
 	$(BIN)/mutmut run --max-children 2 > build/mutmut-run.log 2>&1 || { tail -20 build/mutmut-run.log; exit 1; }

@@ -65,7 +65,7 @@ def set_rng_states(states: dict) -> None:
     """Restore what rng_states() returned; CUDA states go to as many GPUs as both the file and this machine have."""
     random.setstate(_as_tuples(states["python"]))
     name, keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), gauss))
+    np.random.set_state((name, keys.numpy(), int(pos), int(has_gauss), gauss))  # numpy makes the key uint32
     torch.set_rng_state(states["torch"].cpu())
     if states["cuda"] and torch.cuda.is_available():
         for index, state in enumerate(states["cuda"][: torch.cuda.device_count()]):  # 8 saved, 1 visible: the first
