@@ -15,7 +15,7 @@ OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/version
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" || { \
-	  echo "The course needs Python 3.10 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make lab PYTHON=python3.12"; exit 1; }
+	  echo "The course needs Python 3.10 or newer; $(PYTHON) is $$($(PYTHON) --version 2>&1). Run: make lab PYTHON=python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -45,7 +45,7 @@ test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, noteboo
 course: $(VENV)/.installed-test  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
 	$(BIN)/python -m dcgan_utils.course.build --out build
 
-slides: $(VENV)/.installed-test  ## the lecture notebooks (01-03) as reveal.js slides in build/slides/
+slides: $(VENV)/.installed-test  ## the lecture notebooks (01-03 and 06) as reveal.js slides in build/slides/
 	$(BIN)/python -m dcgan_utils.course.build --slides --out build
 
 student: $(VENV)/.installed-test  ## copies of every notebook without the solution cells, in build/student/

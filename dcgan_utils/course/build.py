@@ -3,7 +3,7 @@ and render the lecture notebooks as reveal.js slides.
 
     python -m dcgan_utils.course.build --out build          # full size: build/*.ipynb, build/html/ (index.html first)
     python -m dcgan_utils.course.build --out build --smoke  # the smoke run CI uses
-    python -m dcgan_utils.course.build --slides --out build # build/slides/: 01-03 as slides, from the committed outputs
+    python -m dcgan_utils.course.build --slides --out build # build/slides/: 01-03 and 06 as slides, from the committed outputs
 """
 
 from __future__ import annotations
