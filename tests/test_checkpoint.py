@@ -70,8 +70,10 @@ def test_sampling_needs_no_optimiser_or_rng_state_and_resuming_a_release_is_refu
     fresh = build_state(tiny_config(seed=3))
     restore(fresh, release, resume=False)
     assert all(torch.equal(a, b) for a, b in zip(state.G.state_dict().values(), fresh.G.state_dict().values()))
-    with pytest.raises(CheckpointError, match="release checkpoint .* not resumed"):
+    with pytest.raises(CheckpointError) as caught:
         restore(build_state(tiny_config()), release)
+    assert str(caught.value) == ("a release checkpoint (weights only) can be sampled and evaluated but not resumed; "
+                                 "train a new run instead")
 
 
 def test_resuming_puts_back_the_processs_random_states_and_sampling_leaves_them(tmp_path):
@@ -170,13 +172,6 @@ def test_another_architecture_is_refused_naming_every_difference_and_both_values
         restore(build_state(tiny_config()), payload)
     assert str(caught.value) == ("checkpoint does not match the config: latent_dim (checkpoint 8, config 16), "
                                  "g_width (checkpoint 16, config 8); use the checkpoint's settings")
-
-
-def test_resuming_a_release_says_what_it_can_do_and_what_to_do_instead():
-    with pytest.raises(CheckpointError) as caught:
-        restore(build_state(tiny_config()), release_payload(training_payload(build_state(tiny_config()))))
-    assert str(caught.value) == ("a release checkpoint (weights only) can be sampled and evaluated but not resumed; "
-                                 "train a new run instead")
 
 
 def test_a_save_creates_missing_folders_and_removes_only_dead_writers_temporary_files(tmp_path):
