@@ -85,3 +85,18 @@ def test_the_slides_command_writes_every_lecture(tmp_path):
     assert written == sorted(f"{name}.slides.html" for name in SLIDES)
     for name in written:
         assert "reveal" in (tmp_path / "slides" / name).read_text().lower()
+
+
+def test_each_notebook_prints_its_time_and_machine_and_its_header_cites_that_time():
+    """The header's runtime is the committed execution's own: its last code cell prints the seconds and the machine
+    (device.ran_on), and the header's runtime paragraph quotes those seconds."""
+    for notebook in course_notebooks():
+        cells = nbformat.read(notebook, as_version=4).cells
+        timing = [c for c in cells if c.cell_type == "code" and "notebook ran in" in c.source]
+        assert len(timing) == 1 and timing[0] is [c for c in cells if c.cell_type == "code"][-1], notebook.name
+        assert "ran_on(" in timing[0].source, f"{notebook.name}: the timing line must name the machine"
+        printed = "".join(o.get("text", "") for o in timing[0].outputs)
+        found = re.search(r"notebook ran in (\d+) s .* on (cpu|cuda\S*|mps)\b.*: .+ \(flags: .+\), \d+ cores", printed)
+        assert found, f"{notebook.name}: no committed timing line (execute the notebook): {printed!r}"
+        assert re.search(rf"\b{found.group(1)} s\b", summary(notebook)["runtime"]), \
+            f"{notebook.name}: the header's runtime does not quote the committed {found.group(1)} s"

@@ -52,3 +52,24 @@ def test_seed_everything_repeats_python_numpy_and_torch():
 def test_bad_seed_is_rejected(seed):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(seed)
+
+
+def test_ran_on_names_the_cpu_model_its_bf16_flags_cores_threads_and_torch(monkeypatch):
+    import os
+    import subprocess
+    import types
+
+    lscpu = "Architecture:  x86_64\nModel name:    Made-up CPU 9000\nThread(s) per core:  2\n"
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout=lscpu))
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset({"sse2", "avx2", "amx_bf16"}))
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Made-up GPU")
+    tail = f"Made-up CPU 9000 (flags: amx_bf16, avx2), 6 cores, 3 threads in use, torch {torch.__version__}"
+    assert device_module.ran_on("cpu") == f"cpu: {tail}"
+    assert device_module.ran_on(torch.device("cuda", 1)) == f"cuda:1 (Made-up GPU): {tail}"
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset())
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout="no model line\n"))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert device_module.ran_on() == ("cpu: unknown CPU (flags: none of avx2/avx512f/avx512_bf16/amx_bf16), 6 cores, "
+                                      f"1 thread in use, torch {torch.__version__}")

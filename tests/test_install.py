@@ -54,15 +54,15 @@ def test_install_cell_does_nothing_where_the_package_is_importable():
     assert calls == [] and "REPOSITORY" not in namespace
 
 
-def _run_install_cell(monkeypatch, importable_after_pip: bool) -> list:
-    """Run 00's install cell where dcgan_utils is missing; pip is recorded, not run; the import caches' reset is
-    recorded; find_spec finds the package after pip only when importable_after_pip."""
+def _run_install_cell(monkeypatch, importable_after_pip: bool, commands: list | None = None) -> list:
+    """Run 00's install cell where dcgan_utils is missing; pip is recorded (its command into commands), not run; the
+    import caches' reset is recorded; find_spec finds the package after pip only when importable_after_pip."""
     import importlib
     import importlib.util
 
     install = nbformat.read(NOTEBOOKS / "00_setup.ipynb", as_version=4).cells[1].source
-    events = []
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: events.append("pip"))
+    events, commands = [], [] if commands is None else commands
+    monkeypatch.setattr(subprocess, "run", lambda command, **k: (events.append("pip"), commands.append(command)))
     monkeypatch.setattr(importlib, "invalidate_caches", lambda: events.append("caches reset"))
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: object() if importable_after_pip and "caches reset" in events else None)
@@ -76,6 +76,33 @@ def test_install_cell_imports_after_installing_or_says_to_restart_the_kernel(mon
     assert _run_install_cell(monkeypatch, True) == ["pip", "caches reset"]
     with pytest.raises(RuntimeError, match="installed but this kernel cannot import it yet: restart the kernel"):
         _run_install_cell(monkeypatch, False)
+
+
+def test_every_notebook_has_the_same_install_cell():
+    cells = {nb.name: nbformat.read(nb, as_version=4).cells[1].source for nb in course_notebooks()}
+    assert len(set(cells.values())) == 1, f"install cells differ: {sorted(cells)}"
+
+
+@pytest.mark.parametrize("platform, nvidia_smi, driver, cpu_builds", [
+    ("linux", None, False, True),  # a CPU-only hub: PyTorch's CPU wheels (about 0.2 GB), not PyPI's CUDA build (GBs)
+    ("linux", "/usr/bin/nvidia-smi", False, False),
+    ("linux", None, True, False),  # a container with the driver but without nvidia-smi on its PATH
+    ("darwin", None, False, False),  # PyPI's macOS and Windows wheels are CPU (or MPS) builds already
+    ("win32", None, False, False),
+])
+def test_install_cell_takes_pytorchs_cpu_builds_only_on_linux_without_an_nvidia_gpu(monkeypatch, platform, nvidia_smi,
+                                                                                     driver, cpu_builds):
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(shutil, "which", lambda name: nvidia_smi if name == "nvidia-smi" else None)
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: driver if p == "/proc/driver/nvidia" else real_exists(p))
+    commands = []
+    _run_install_cell(monkeypatch, True, commands)
+    (command,) = commands
+    assert command[:5] == [sys.executable, "-m", "pip", "install", "--quiet"]
+    assert command[-1] == f"dcgan-utils @ git+{REPOSITORY}"
+    index = ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
+    assert command[5:-1] == (index if cpu_builds else [])
 
 
 def test_data_root_is_the_checkout_data_folder_inside_a_checkout_and_a_user_folder_outside(monkeypatch, tmp_path):

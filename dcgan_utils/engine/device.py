@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -82,6 +83,14 @@ def cpu_model() -> str:
 def machine_summary() -> str:
     """cpu_model(), the thread count and the PyTorch version: the machine line a shipped CPU measurement carries."""
     return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def ran_on(device: torch.device | str = "cpu") -> str:
+    """Where a notebook's timings were measured, for its last line: the device (with the GPU's model on CUDA), the
+    CPU's model and bf16 flags, its cores, the threads PyTorch used and PyTorch's version."""
+    threads = torch.get_num_threads()
+    return (f"{device_name(torch.device(device))}: {cpu_model()}, {os.cpu_count()} cores, "
+            f"{threads} thread{'' if threads == 1 else 's'} in use, torch {torch.__version__}")
 
 
 def auto_precision(device_type: str, cuda_capability: tuple[int, int] | None = None,
