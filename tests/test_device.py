@@ -54,7 +54,7 @@ def test_bad_seed_is_rejected(seed):
         seed_everything(seed)
 
 
-def test_ran_on_names_the_cpu_model_its_bf16_flags_cores_threads_and_torch(monkeypatch):
+def test_ran_on_names_the_cpu_model_its_bf16_flags_cpus_threads_and_torch(monkeypatch):
     import os
     import subprocess
     import types
@@ -62,14 +62,17 @@ def test_ran_on_names_the_cpu_model_its_bf16_flags_cores_threads_and_torch(monke
     lscpu = "Architecture:  x86_64\nModel name:    Made-up CPU 9000\nThread(s) per core:  2\n"
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout=lscpu))
     monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset({"sse2", "avx2", "amx_bf16"}))
-    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # the host's
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)  # this container's
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Made-up GPU")
-    tail = f"Made-up CPU 9000 (flags: amx_bf16, avx2), 6 cores, 3 threads in use, torch {torch.__version__}"
+    tail = ("Made-up CPU 9000 (flags: amx_bf16, avx2), 6 logical CPUs available, PyTorch set to 3 threads, "
+            f"torch {torch.__version__}")
     assert device_module.ran_on("cpu") == f"cpu: {tail}"
     assert device_module.ran_on(torch.device("cuda", 1)) == f"cuda:1 (Made-up GPU): {tail}"
     monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset())
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: types.SimpleNamespace(stdout="no model line\n"))
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS and Windows have none
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert device_module.ran_on() == ("cpu: unknown CPU (flags: none of avx2/avx512f/avx512_bf16/amx_bf16), 6 cores, "
-                                      f"1 thread in use, torch {torch.__version__}")
+    assert device_module.ran_on() == ("cpu: unknown CPU (flags: none of avx2/avx512f/avx512_bf16/amx_bf16), 64 logical "
+                                      f"CPUs available, PyTorch set to 1 thread, torch {torch.__version__}")

@@ -83,19 +83,21 @@ def test_every_notebook_has_the_same_install_cell():
     assert len(set(cells.values())) == 1, f"install cells differ: {sorted(cells)}"
 
 
-@pytest.mark.parametrize("platform, nvidia_smi, driver, cpu_builds", [
-    ("linux", None, False, True),  # a CPU-only hub: PyTorch's CPU wheels (about 0.2 GB), not PyPI's CUDA build (GBs)
-    ("linux", "/usr/bin/nvidia-smi", False, False),
-    ("linux", None, True, False),  # a container with the driver but without nvidia-smi on its PATH
-    ("darwin", None, False, False),  # PyPI's macOS and Windows wheels are CPU (or MPS) builds already
-    ("win32", None, False, False),
+@pytest.mark.parametrize("platform, nvidia_smi, devices, cpu_builds", [
+    ("linux", None, [], True),  # a CPU-only hub: PyTorch's CPU wheels (about 0.2 GB), not PyPI's CUDA build (GBs)
+    ("linux", "/usr/bin/nvidia-smi", [], False),
+    ("linux", None, ["/dev/nvidia0"], False),  # a GPU container without nvidia-smi on its PATH
+    ("linux", None, ["/dev/dxg"], False),  # WSL2 with a GPU: no /dev/nvidia*, nvidia-smi off the PATH
+    ("darwin", None, [], False),  # PyPI's macOS and Windows wheels are CPU (or MPS) builds already
+    ("win32", None, [], False),
 ])
 def test_install_cell_takes_pytorchs_cpu_builds_only_on_linux_without_an_nvidia_gpu(monkeypatch, platform, nvidia_smi,
-                                                                                     driver, cpu_builds):
+                                                                                     devices, cpu_builds):
+    import glob
+
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(shutil, "which", lambda name: nvidia_smi if name == "nvidia-smi" else None)
-    real_exists = os.path.exists
-    monkeypatch.setattr(os.path, "exists", lambda p: driver if p == "/proc/driver/nvidia" else real_exists(p))
+    monkeypatch.setattr(glob, "glob", lambda pattern: [d for d in devices if d.startswith(pattern.split("[")[0])])
     commands = []
     _run_install_cell(monkeypatch, True, commands)
     (command,) = commands
