@@ -96,7 +96,8 @@ def test_each_notebook_prints_its_time_and_machine_and_its_header_cites_that_tim
         assert len(timing) == 1 and timing[0] is [c for c in cells if c.cell_type == "code"][-1], notebook.name
         assert "ran_on(" in timing[0].source, f"{notebook.name}: the timing line must name the machine"
         printed = "".join(o.get("text", "") for o in timing[0].outputs)
-        found = re.search(r"notebook ran in (\d+) s .* on (cpu|cuda\S*|mps)\b.*: .+ \(flags: .+\), \d+ logical CPUs available, PyTorch set to \d+ threads?", printed)
+        found = re.search(r"notebook ran in (\d+) s .* on (cpu|cuda\S*|mps)\b.*: .+ \(flags: .+\), "
+                          r"\d+ logical CPUs available, PyTorch set to \d+ threads?", printed)
         assert found, f"{notebook.name}: no committed timing line (execute the notebook): {printed!r}"
         assert re.search(rf"\b{found.group(1)} s\b", summary(notebook)["runtime"]), \
             f"{notebook.name}: the header's runtime does not quote the committed {found.group(1)} s"

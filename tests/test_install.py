@@ -84,7 +84,7 @@ def test_every_notebook_has_the_same_install_cell():
 
 
 @pytest.mark.parametrize("platform, nvidia_smi, devices, cpu_builds", [
-    ("linux", None, [], True),  # a CPU-only hub: PyTorch's CPU wheels (about 0.2 GB), not PyPI's CUDA build (GBs)
+    ("linux", None, [], True),  # a CPU-only hub: PyTorch's CPU wheels, not PyPI's CUDA build (4.4 GB in our .venv)
     ("linux", "/usr/bin/nvidia-smi", [], False),
     ("linux", None, ["/dev/nvidia0"], False),  # a GPU container without nvidia-smi on its PATH
     ("linux", None, ["/dev/dxg"], False),  # WSL2 with a GPU: no /dev/nvidia*, nvidia-smi off the PATH
