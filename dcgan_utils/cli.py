@@ -10,19 +10,12 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from torchvision.utils import save_image
-
-from dcgan_utils.engine import distributed
-from dcgan_utils.engine.checkpoint import CheckpointError, OutputNotWritableError, load_checkpoint, restore
-from dcgan_utils.engine.config import TrainConfig, field_help
-from dcgan_utils.engine.data import DatasetNotFoundError, to_uint8
+from dcgan_utils.engine.config import TrainConfig, field_help  # these three import no torch
 from dcgan_utils.engine.interrupt import EXIT_CODES, TrainingInterrupted
 from dcgan_utils.engine.lock import RunLockedError
-from dcgan_utils.engine.run_state import build_state, generate
-from dcgan_utils.engine.runs import PRETRAINED, export_release
-from dcgan_utils.engine.training import NonFiniteLossError, OutOfMemoryError, train_gan
+
+# torch, torchvision and the engine are imported by each command after its arguments are parsed (about 4 s on a
+# 2-core CPU), so that --help and a mistyped argument are answered at once.
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +47,12 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--resume: no checkpoint.pt in {out}; train without --resume first")
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in OUT and --overwrite replaces it: choose one")
+    from torchvision.utils import save_image
+
+    from dcgan_utils.engine import distributed
+    from dcgan_utils.engine.run_state import generate
+    from dcgan_utils.engine.training import train_gan
+
     if distributed.launched():  # under torchrun: this process is one rank; rank 0 writes the outputs
         state = distributed.train_distributed(config, out, resume=args.resume, overwrite=args.overwrite)
         if os.environ.get("RANK", "0") != "0":
@@ -75,6 +74,14 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error(f"--out must end in .png (an image grid) or .npy (a uint8 array), got {out.name!r}")
     if args.num < 1:
         parser.error(f"--num must be at least 1, got {args.num}")
+    import numpy as np
+    import torch
+    from torchvision.utils import save_image
+
+    from dcgan_utils.engine.checkpoint import load_checkpoint, restore
+    from dcgan_utils.engine.data import to_uint8
+    from dcgan_utils.engine.run_state import build_state, generate
+
     payload = load_checkpoint(args.checkpoint)
     config = dataclasses.replace(TrainConfig.from_dict(payload["config"]), device=args.device)
     state = build_state(config)
@@ -90,8 +97,11 @@ def _sample(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def _export(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    entry = export_release(args.run / "checkpoint.pt", args.folder, args.note)
-    print(f"wrote {args.folder / entry['file']} ({entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}...)")
+    from dcgan_utils.engine.runs import PRETRAINED, export_release
+
+    folder = args.folder or PRETRAINED
+    entry = export_release(args.run / "checkpoint.pt", folder, args.note)
+    print(f"wrote {folder / entry['file']} ({entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}...)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "into the release folder and record it with its sha256 in registry.json.")
     export.add_argument("run", type=Path, help="a run folder holding checkpoint.pt")
     export.add_argument("--note", default="", help="how and where it was trained, for the registry")
-    export.add_argument("--folder", type=Path, default=PRETRAINED, help=f"release folder (default: {PRETRAINED})")
+    export.add_argument("--folder", type=Path, help="release folder (default: the package's dcgan_utils/pretrained)")
     export.set_defaults(handler=_export, command_parser=export)
     return parser
 
@@ -133,10 +143,21 @@ def main(argv: list[str] | None = None) -> None:
     except TrainingInterrupted as stop:
         print(f"{parser.prog} {args.command}: {stop}", file=sys.stderr)
         sys.exit(EXIT_CODES.get(stop.signal_name, 130))
-    except (DatasetNotFoundError, CheckpointError, OutputNotWritableError, FileNotFoundError, NonFiniteLossError,
-            OutOfMemoryError, RunLockedError, ValueError) as err:
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports in one line, without a traceback (imported only when one is raised)."""
+    from dcgan_utils.engine.checkpoint import CheckpointError, OutputNotWritableError
+    from dcgan_utils.engine.data import DatasetNotFoundError
+    from dcgan_utils.engine.training import NonFiniteLossError, OutOfMemoryError
+
+    return (DatasetNotFoundError, CheckpointError, OutputNotWritableError, FileNotFoundError, NonFiniteLossError,
+            OutOfMemoryError, RunLockedError, ValueError)
 
 
 if __name__ == "__main__":
