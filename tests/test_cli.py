@@ -1,31 +1,52 @@
-"""The command line, run as users run it: `python -m dcgan_utils train|sample` in a subprocess."""
+"""The command line: `python -m dcgan_utils train|sample|export`.
 
+The fixture's run goes through `python -m dcgan_utils` in a subprocess, as users run it; the other calls go through
+the same `main(argv)` in this process, with its exit status, output and errors captured the same way (a subprocess
+spends 3-8 s importing torch on a 2-core CPU, most of this file's time when each call had its own).
+"""
+
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from dcgan_utils.cli import main
 from dcgan_utils.engine.checkpoint import load_checkpoint
 from helpers import image_folder
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "dcgan_utils", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    """main(args) run from the folder cwd: its returncode (SystemExit's code, 0 without one), stdout and stderr."""
+    out, err, code, before = io.StringIO(), io.StringIO(), 0, os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main([str(a) for a in args])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        os.chdir(before)
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny run on a folder of RGB images: 3 steps, written to runs/tiny."""
+    """A tiny run on a folder of RGB images: 3 steps, written to runs/tiny by `python -m dcgan_utils` itself."""
     root = tmp_path_factory.mktemp("cli")
     image_folder(root / "images", repeat=8)
-    run = cli("train", "--dataset", "folder", "--data-dir", root / "images", "--image-size", 32, "--batch-size", 4,
-              "--g-width", 4, "--d-width", 4, "--max-steps", 3, "--epochs", 1, "--device", "cpu",
-              "--out", root / "runs" / "tiny", cwd=root)
+    run = subprocess.run([sys.executable, "-m", "dcgan_utils", "train", "--dataset", "folder", "--data-dir",
+                          str(root / "images"), "--image-size", "32", "--batch-size", "4", "--g-width", "4",
+                          "--d-width", "4", "--max-steps", "3", "--epochs", "1", "--device", "cpu",
+                          "--out", str(root / "runs" / "tiny")], cwd=root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+    assert "3 steps in" in run.stdout, run.stdout
     return root
 
 
