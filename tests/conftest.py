@@ -65,6 +65,25 @@ def mnist_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def mnist_judge(mnist_root, tmp_path_factory):
+    """The MNIST classifier and its file, trained once per test session into an empty folder (so that its training
+    path always runs); the data root's cache is then seeded with it when it has none, so that the notebooks and the
+    tests after this one load it instead of training it again (about 50 s on 2 cores each time)."""
+    import shutil
+
+    from dcgan_utils.evaluation.metrics import mnist_classifier
+
+    cache = tmp_path_factory.mktemp("classifiers")
+    classifier = mnist_classifier(mnist_root, cache=cache)
+    path = next(cache.glob("*.pt"))
+    shared = data_root(mnist_root) / "classifiers" / path.name
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, shared)
+    return classifier, path
+
+
+@pytest.fixture(scope="session")
 def cifar_subset() -> Path:
     """An ImageFolder tree of real CIFAR-10 images (the course's offline subset)."""
     folder = data_root() / "cifar10-subset" / "train"

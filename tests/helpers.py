@@ -56,8 +56,8 @@ def small_notebook(path: Path, code: str, kernel: str = "python3", heading: str 
     return path
 
 
-NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_root", "05_train_cifar10": "cifar_data",
-         "06_stabilising_training": "mnist_root"}  # the data fixture each notebook needs
+NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_judge", "05_train_cifar10": "cifar_data",
+         "06_stabilising_training": "mnist_judge"}  # the data (and the cached classifier) each notebook needs
 
 
 def data_for(notebook: Path, request) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from dcgan_utils.course.build import SLIDES, NOTEBOOKS, course_notebooks, execute, summary, write_index, write_slides
 from helpers import small_notebook
@@ -56,6 +57,7 @@ def course_page(path, number: int, title: str, code: str):
                                               f"**Expected runtime.** CPU: a second.")
 
 
+@pytest.mark.slow  # a subprocess that executes notebooks: not in `make floors`
 def test_the_course_build_command_executes_each_notebook_into_a_page_and_an_index(tmp_path):
     """What `make course` runs, end to end in a subprocess, on two small notebooks (the course's own run at smoke
     size in test_notebooks.py)."""
@@ -77,6 +79,7 @@ def test_the_course_build_command_executes_each_notebook_into_a_page_and_an_inde
     assert re.findall(r'<h2><a href="([^"]+)\.html">', index) == ["01_first", "02_second"]
 
 
+@pytest.mark.slow  # a subprocess that executes notebooks: not in `make floors`
 def test_the_slides_command_writes_every_lecture(tmp_path):
     done = subprocess.run([sys.executable, "-m", "dcgan_utils.course.build", "--slides", "--out", tmp_path],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)

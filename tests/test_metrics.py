@@ -1,7 +1,6 @@
 """Metrics on real MNIST: the classifier, class coverage as a mode-collapse meter, the Frechet distance."""
 
 import functools
-import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
-from dcgan_utils.engine.data import ImageData, data_root, load_cifar10, load_dataset, to_model_range, to_uint8
+from dcgan_utils.engine.data import ImageData, load_cifar10, load_dataset, to_model_range, to_uint8
 from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance,
                                             image_classifier, inception_fid, mnist_classifier, nearest_neighbours)
 from dcgan_utils.evaluation import metrics
@@ -17,15 +16,9 @@ from helpers import tiny_data
 
 
 @pytest.fixture(scope="module")
-def mnist_eval(mnist_root, tmp_path_factory):
-    """The classifier trained here, into an empty folder (so the training path always runs), then the data root's cache
-    seeded with it when that has none, so the notebooks' runs do not train it again."""
-    cache = tmp_path_factory.mktemp("classifiers")
-    classifier = mnist_classifier(mnist_root, cache=cache)  # trained (about 40 s on 2 cores)
-    shared = data_root(mnist_root) / "classifiers" / (path := next(cache.glob("*.pt"))).name
-    if not shared.exists():
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, shared)
+def mnist_eval(mnist_root, mnist_judge):
+    """The classifier conftest's mnist_judge trained into an empty folder, its file, and the real test digits."""
+    classifier, path = mnist_judge
     test = load_dataset("mnist", mnist_root, train=False)
     return classifier, to_model_range(test.images), test.labels, path
 

@@ -13,7 +13,7 @@ from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.runs import (PRETRAINED, PretrainedError, export_release, find_pretrained, load_or_train,
                                      load_run, read_registry, run_dir)
-from dcgan_utils.evaluation.metrics import class_accuracy, class_coverage, mnist_classifier
+from dcgan_utils.evaluation.metrics import class_accuracy, class_coverage
 from helpers import tiny_config, tiny_data
 
 
@@ -107,10 +107,10 @@ def test_a_shipped_run_ends_with_the_grid_its_final_weights_draw(key):
 
 
 @pytest.mark.parametrize("key", sorted(SHIPPED))
-def test_the_shipped_generators_draw_recognisable_digits(key, mnist_root):
+def test_the_shipped_generators_draw_recognisable_digits(key, mnist_judge):
     config = TrainConfig.from_dict({**SHIPPED[key]["config"], "device": "cpu"})
     state = load_run(config, find_pretrained(config))
-    classifier = mnist_classifier(mnist_root)
+    classifier, _ = mnist_judge
     z = torch.randn(2000, config.latent_dim, generator=torch.Generator().manual_seed(5))
     if config.num_classes:
         requested = torch.arange(2000) % config.num_classes

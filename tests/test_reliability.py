@@ -317,6 +317,7 @@ def test_the_command_line_stops_cleanly_on_a_signal_and_resumes_bit_for_bit(cli_
                  f"{stopped_at}, resumed to 240 bit for bit")
 
 
+@pytest.mark.slow  # a notebook kernel: not in `make floors`
 def test_a_notebook_interrupt_saves_a_checkpoint(tmp_path, report):
     from jupyter_client.manager import start_new_kernel
 
