@@ -173,6 +173,27 @@ def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_
     assert apart["kid"] > 0 and abs(same["kid"]) < 1e-2 * apart["kid"] and apart["kid_std"] >= 0
 
 
+def test_fid_and_kid_send_each_image_through_the_feature_network_once(tmp_path, monkeypatch):
+    """FID and KID each asked the network for every batch: twice the Inception time (most of the whole)."""
+    import dcgan_utils.evaluation.metrics as metrics
+
+    seen = []
+
+    class Pixels(torch.nn.Module):  # a stand-in that keeps the first 2,048 pixel values as "features"
+        def forward(self, images):
+            seen.append(len(images))
+            return images.flatten(1)[:, :2048].double()
+
+    monkeypatch.setattr(metrics, "_inception", lambda path: Pixels())
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"stand-in")
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(250, 3, 32, 32, generator=g) * 2 - 1, torch.rand(30, 3, 32, 32, generator=g) - 1
+    scores = metrics.inception_scores(real, fake, weights, weights_sha256=sha256(weights))
+    assert sorted(seen) == [30, 50, 200]  # each batch of 200 (real: 200 + 50, fake: 30) once, and no probe image
+    assert scores["fid"] > 0 and scores["kid"] > 0
+
+
 def test_an_inception_file_with_the_wrong_hash_is_refused_before_it_is_unpickled(random_inception, monkeypatch):
     import dcgan_utils.evaluation.metrics as metrics
 

@@ -220,6 +220,22 @@ def _inception(path: str) -> nn.Module:
     return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=path)
 
 
+class _FeaturesOnce(nn.Module):
+    """A feature network shared by FID and KID: the batch both metrics hand it in turn goes through it once."""
+
+    num_features = 2048  # torch-fidelity's pool features (torchmetrics would otherwise probe with a dummy image)
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None  # (the batch, its features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self._last is None or self._last[0] is not images:
+            self._last = (images, self.net(images))
+        return self._last[1]
+
+
 def _download_inception(expected_sha256: str) -> Path:
     """torch-fidelity's weights file from torch's hub cache, downloaded there first when missing or damaged.
 
@@ -267,7 +283,7 @@ def inception_scores(real: torch.Tensor, fake: torch.Tensor, weights_path: str |
             f"it was not loaded, because loading it would unpickle arbitrary code. Download {INCEPTION_FILE} from "
             f"torch-fidelity's releases again"
         )
-    inception = _inception(str(path))
+    inception = _FeaturesOnce(_inception(str(path)))  # Inception-v3 is most of the time: once per batch, not twice
     subset = min(1000, len(real), len(fake))
     # normalize=False: the images go in as uint8, what torch-fidelity's extractor takes (torchmetrics converts
     # floats only for its own built-in network, not for a module handed to it)
