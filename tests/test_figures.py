@@ -59,6 +59,38 @@ def test_explorer_shows_the_given_result_then_retrains_when_a_slider_moves():
     assert status.value == figures.explorer_status(expected) != figures.explorer_status(initial)
 
 
+def test_both_explorers_set_their_figure_as_the_output_widgets_content_from_the_kernel():
+    """`with out: plt.show()` sent each figure to the front end as the cell's output, and a headless run (nbclient)
+    then sometimes hung writing it back (jupyter/nbclient#312): the figure is now the widget's own state, one PNG,
+    replaced (not appended to) on each redraw, and nothing is left open in matplotlib."""
+    import base64
+
+    import torch
+
+    from dcgan_utils.course.latent import latent_explorer
+
+    def shown(out) -> bytes:
+        (only,) = out.outputs  # one figure, replaced on each redraw
+        assert only["output_type"] == "display_data"
+        png = base64.b64decode(only["data"]["image/png"])
+        assert png.startswith(b"\x89PNG")
+        return png
+
+    config = toy.ToyConfig(steps=10, snapshots=1)
+    box = figures.toy_explorer(config, initial=toy.train_toy(config))
+    out = next(w for w in box.children if isinstance(w, widgets.Output))
+    first = shown(out)
+    next(w for w in _controls(box) if w.description == "G steps").value = 2
+    assert shown(out) != first
+    z0, z1 = torch.randn(2, 16, generator=torch.Generator().manual_seed(0))
+    box = latent_explorer(lambda z: torch.tanh(z[:, :16].reshape(-1, 1, 4, 4)), z0, z1)
+    out = box.children[1]
+    first = shown(out)
+    box.children[0].children[2].value = 2.5
+    assert shown(out) != first and box.png == shown(out)
+    assert not matplotlib.pyplot.get_fignums()
+
+
 def _boxes_overlap(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 

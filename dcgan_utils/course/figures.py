@@ -3,6 +3,8 @@ nearest neighbours and the failure meters of saved grids."""
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
@@ -114,6 +116,23 @@ def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
     return fig
 
 
+def show_in(out, fig: plt.Figure) -> bytes:
+    """Put fig into the ipywidgets Output `out` in place of what it showed, as a PNG set from the kernel; close fig.
+
+    Not `with out: plt.show()`: that sends the figure to the front end as the cell's output, tagged for the widget,
+    and a headless run (nbclient: papermill, nbconvert) then writes the widget's content back to the kernel over the
+    channel on which it is waiting for the cell's reply; 1 in 12 nbconvert runs of a two-cell notebook holding one
+    explorer never finished here (jupyter/nbclient#312). Returns the PNG.
+    """
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", bbox_inches="tight")  # as the inline backend draws it
+    plt.close(fig)
+    png = picture.getvalue()
+    out.outputs = ({"output_type": "display_data", "metadata": {},
+                    "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<Figure>"}},)
+    return png
+
+
 def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
     """Sliders for the toy GAN (loss, learning rates, D and G steps, seed): changing one retrains and redraws.
 
@@ -137,10 +156,7 @@ def toy_explorer(config: ToyConfig, initial: ToyResult | None = None):
     status = widgets.Label()
 
     def show(result: ToyResult) -> None:
-        out.clear_output(wait=True)
-        with out:
-            plot_toy(result)
-            plt.show()
+        show_in(out, plot_toy(result))
         status.value = explorer_status(result)
 
     def retrain(_change=None) -> None:

@@ -8,12 +8,13 @@ norm about 10 / sqrt(2)). Spherical interpolation (slerp) keeps the norm and sta
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
+
+from dcgan_utils.course.figures import show_in
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tensor:
@@ -102,14 +103,7 @@ def latent_explorer(draw: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tens
     box = Explorer([widgets.HBox([t, coordinate, value]), out])
 
     def redraw(_change=None) -> None:
-        fig = latent_figure(draw, z0, z1, t.value, coordinate.value, value.value)
-        picture = io.BytesIO()
-        fig.savefig(picture, format="png", bbox_inches="tight")
-        box.png = picture.getvalue()
-        out.clear_output(wait=True)
-        with out:
-            plt.show()  # shows fig (inline backends) and closes it
-        plt.close(fig)
+        box.png = show_in(out, latent_figure(draw, z0, z1, t.value, coordinate.value, value.value))
 
     for w in (t, coordinate, value):
         w.observe(redraw, names="value")
