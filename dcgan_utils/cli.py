@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{parser.prog} {args.command}: {stop}", file=sys.stderr)
         sys.exit(EXIT_CODES.get(stop.signal_name, 130))
     except Exception as err:
-        if not isinstance(err, _user_errors()):
+        try:
+            known = _user_errors()
+        except Exception:  # the engine itself does not import (a broken install): the original error says why
+            raise err from None
+        if not isinstance(err, known):
             raise
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -30,7 +30,7 @@ def cli(*args, cwd):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             main([str(a) for a in args])
     except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else 1
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1  # as the interpreter
     finally:
         os.chdir(before)
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
@@ -80,12 +80,12 @@ def test_a_run_says_when_its_time_budget_stopped_it(tmp_path):
 
 def test_sample_npy_and_png(trained):
     ck = trained / "runs" / "tiny" / "checkpoint.pt"
-    assert cli("sample", ck, "--num", 10, "--out", trained / "s.npy", cwd=trained).returncode == 0
+    assert cli("sample", ck, "--num", 10, "--out", trained / "s.npy", "--device", "cpu", cwd=trained).returncode == 0
     arr = np.load(trained / "s.npy")
     assert arr.shape == (10, 3, 32, 32) and arr.dtype == np.uint8
-    assert cli("sample", ck, "--num", 10, "--out", trained / "s.png", cwd=trained).returncode == 0
+    assert cli("sample", ck, "--num", 10, "--out", trained / "s.png", "--device", "cpu", cwd=trained).returncode == 0
     assert Image.open(trained / "s.png").size[0] > 32
-    again = cli("sample", ck, "--num", 10, "--out", trained / "t.npy", cwd=trained)
+    again = cli("sample", ck, "--num", 10, "--out", trained / "t.npy", "--device", "cpu", cwd=trained)
     assert again.returncode == 0 and np.array_equal(np.load(trained / "t.npy"), arr)  # same seed, same images
 
 
@@ -153,7 +153,9 @@ def test_a_conditional_run_writes_one_column_per_class_and_samples_every_class(t
     assert run.returncode == 0, run.stderr
     assert load_checkpoint(out / "checkpoint.pt")["config"]["num_classes"] == 2
     assert Image.open(out / "samples.png").size == (2 * 34 + 2, 4 * 34 + 2)  # 8 samples: columns a, b; 4 rows
-    assert cli("sample", out / "checkpoint.pt", "--num", 4, "--out", trained / "c.npy", cwd=trained).returncode == 0
+    sampled = cli("sample", out / "checkpoint.pt", "--num", 4, "--out", trained / "c.npy", "--device", "cpu",
+                  cwd=trained)
+    assert sampled.returncode == 0
     wrong = cli("train", "--dataset", "folder", "--data-dir", trained / "images", "--image-size", 32, "--max-steps", 1,
                 "--num-classes", 10, "--device", "cpu", "--out", trained / "runs" / "wrong", cwd=trained)
     assert wrong.returncode == 2 and "the data have 2 classes" in wrong.stderr
@@ -176,7 +178,7 @@ def test_export_writes_a_verified_release_that_samples_as_the_run_did(trained):
     assert release.stat().st_size < (run / "checkpoint.pt").stat().st_size  # no optimiser states
     assert find_pretrained(config, releases) == release
     for source, out in ((run / "checkpoint.pt", "from_run.npy"), (release, "from_release.npy")):
-        assert cli("sample", source, "--num", 6, "--out", trained / out, cwd=trained).returncode == 0
+        assert cli("sample", source, "--num", 6, "--out", trained / out, "--device", "cpu", cwd=trained).returncode == 0
     assert np.array_equal(np.load(trained / "from_run.npy"), np.load(trained / "from_release.npy"))
 
 

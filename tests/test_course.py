@@ -40,6 +40,7 @@ def test_slides_follow_the_cells_slide_metadata(tmp_path):
     assert set(SLIDES) <= {p.stem for p in course_notebooks()}
 
 
+@pytest.mark.slow  # a notebook kernel: not in `make floors`
 def test_an_executed_notebooks_html_keeps_its_widgets(tmp_path):
     source = small_notebook(tmp_path / "widget.ipynb",
                             "import ipywidgets\nipywidgets.IntSlider(value=7, description='knob')")

@@ -188,10 +188,25 @@ def test_fid_and_kid_send_each_image_through_the_feature_network_once(tmp_path, 
     weights = tmp_path / "weights.pth"
     weights.write_bytes(b"stand-in")
     g = torch.Generator().manual_seed(0)
-    real, fake = torch.rand(250, 3, 32, 32, generator=g) * 2 - 1, torch.rand(30, 3, 32, 32, generator=g) - 1
+    real, fake = torch.rand(400, 3, 32, 32, generator=g) * 2 - 1, torch.rand(30, 3, 32, 32, generator=g) - 1
+    torch.manual_seed(1)  # KID draws its subsets from the global generator
     scores = metrics.inception_scores(real, fake, weights, weights_sha256=sha256(weights))
-    assert sorted(seen) == [30, 50, 200]  # each batch of 200 (real: 200 + 50, fake: 30) once, and no probe image
-    assert scores["fid"] > 0 and scores["kid"] > 0
+    assert seen == [200, 200, 30]  # each batch (real: two of 200 alike in shape, fake: 30) once, no probe image
+
+    class EachTime(torch.nn.Module):  # no sharing: each metric asks the network itself (as before the fix)
+        num_features = 2048
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, images):
+            return self.net(images)
+
+    monkeypatch.setattr(metrics, "_FeaturesOnce", EachTime)
+    torch.manual_seed(1)
+    assert metrics.inception_scores(real, fake, weights, weights_sha256=sha256(weights)) == scores
+    assert len(seen) == 3 + 6 and scores["fid"] > 0 and scores["kid"] > 0  # the same scores from 6 passes
 
 
 def test_an_inception_file_with_the_wrong_hash_is_refused_before_it_is_unpickled(random_inception, monkeypatch):

@@ -126,10 +126,11 @@ def show_in(out, fig: plt.Figure) -> bytes:
     """
     picture = io.BytesIO()
     fig.savefig(picture, format="png", bbox_inches="tight")  # as the inline backend draws it
+    text = repr(fig)  # "<Figure size ... with N Axes>", as plt.show() would have written
     plt.close(fig)
     png = picture.getvalue()
     out.outputs = ({"output_type": "display_data", "metadata": {},
-                    "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<Figure>"}},)
+                    "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}},)
     return png
 
 
