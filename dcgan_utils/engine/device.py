@@ -85,16 +85,20 @@ def machine_summary() -> str:
     return f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def available_cpus() -> int:
+    """The logical CPUs this process may use: a container's or taskset's on Linux, not the host's os.cpu_count()."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def ran_on(device: torch.device | str = "cpu") -> str:
     """Where a notebook's timings were measured, for its last line: the device (with the GPU's model on CUDA), the
     CPU's model and bf16 flags, the logical CPUs this process may use, PyTorch's thread setting and its version."""
-    try:
-        cpus = len(os.sched_getaffinity(0))  # a container's or taskset's CPUs, not the host's (Linux)
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count()
     threads = torch.get_num_threads()
-    return (f"{device_name(torch.device(device))}: {cpu_model()}, {cpus} logical CPUs available, PyTorch set to "
-            f"{threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}")
+    return (f"{device_name(torch.device(device))}: {cpu_model()}, {available_cpus()} logical CPUs available, PyTorch "
+            f"set to {threads} thread{'' if threads == 1 else 's'}, torch {torch.__version__}")
 
 
 def auto_precision(device_type: str, cuda_capability: tuple[int, int] | None = None,
