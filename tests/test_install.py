@@ -130,8 +130,10 @@ def _build_wheel(out: Path, tmp_path: Path) -> Path:
         if (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(source)], check=True, capture_output=True, text=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+                            str(out), str(source)], check=True, capture_output=True, text=True)
+    # what a learner's `make lab` would print: setuptools names a package folder missing from pyproject's packages
+    assert "would be ignored" not in built.stdout + built.stderr, built.stderr[-2000:]
     return next(out.glob("dcgan_utils-*.whl"))
 
 
