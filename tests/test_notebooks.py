@@ -60,8 +60,8 @@ def test_notebook_is_set_up_for_the_harness(notebook):
         hidden = cell["metadata"].get("jupyter", {})
         assert "".join(cell["source"]).startswith("# Solution") and hidden.get("outputs_hidden"), cell["source"][:2]
     assert any(c.get("outputs") for c in nb["cells"]), "committed without outputs: execute it and commit the result"
-    noise = [(c.id, ROUNDING.search(text).group()) for c in nbformat.read(notebook, as_version=4).cells if checked(c)
-             for _, text in comparable(c.get("outputs", [])) if ROUNDING.search(text)]
+    noise = [(c.id, found.group()) for c in nbformat.read(notebook, as_version=4).cells if checked(c)
+             for _, text in comparable(c.get("outputs", [])) if (found := ROUNDING.search(text))]
     assert not noise, f"checked cells print rounding-level numbers, which differ between CPUs: {noise}"
 
 
