@@ -63,7 +63,7 @@ floors: | $(BIN)/python  ## the stated version floors (constraints-floors.txt) o
 	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet --seed -p $(OLDEST_PYTHON) $(FLOORS)  # --seed: pip, setuptools (as python -m venv on 3.10; torch 2.6's compiler imports setuptools)
 	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
 	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
-	$(FLOORS)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not pinned"
+	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it
 
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
 	$(BIN)/python benchmarks/mutation.py

@@ -103,6 +103,7 @@ def test_nearest_neighbours_match_a_brute_force_search(chunk):
     assert index[:3].tolist() == [48, 0, 21] and dist[:3].max() < 1e-3
 
 
+@pytest.mark.slow  # trains a classifier on the 10,000-image subset (30-40 s on 2 cores): not in `make floors`
 def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_path):
     train = load_dataset("folder", cifar_subset)
     test = load_dataset("folder", cifar_subset.parent / "test")
