@@ -64,7 +64,7 @@ def test_wasserstein_critic_weights_stay_clipped():
     assert max(p.abs().max().item() for p in result.D.parameters()) <= 0.05 + 1e-7
 
 
-@pytest.mark.slow  # three 750-round ring runs (20-40 s on 2 cores): not in `make floors`
+@pytest.mark.slow  # two 750-round ring runs (37-42 s on a 2-core AVX2-only EPYC): not in `make floors`
 def test_a_discriminator_far_ahead_of_its_generator_collapses_it_onto_real_modes():
     # notebook 01, section 5: k = 5 D steps, lr_G = 2e-4; the runs differ only in D's learning rate
     healthy = toy.train_toy(toy.ToyConfig(steps=750, d_steps=5, lr_g=2e-4, lr_d=2e-4, snapshots=1))
