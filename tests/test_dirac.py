@@ -65,3 +65,15 @@ def test_regularisers_converge_from_afar_and_wgan_gp_has_no_jacobian_at_the_kink
         DiracGame(kind="wgan", regulariser="wgan_gp").jacobian()
     with pytest.raises(ValueError, match="regulariser must be one of"):
         DiracGame(regulariser="dropout")
+
+
+@pytest.mark.parametrize("game", [DiracGame(), DiracGame(alternating=True), DiracGame(regulariser="r1", gamma=0.5),
+                                  DiracGame(regulariser="noise", sigma=0.8, alternating=True),
+                                  DiracGame(kind="wgan", regulariser="wgan_gp", alternating=True)])
+def test_a_trajectory_is_step_after_step(game):
+    """trajectory() takes its derivatives by plain autograd (faster), step() by torch.func: the same points."""
+    path = game.trajectory(0.7, -0.4, 5)
+    point = path[0]
+    for i in range(1, 6):
+        point = game.step(point)
+        assert torch.equal(path[i], point), f"step {i}: {path[i].tolist()} != {point.tolist()}"

@@ -16,6 +16,7 @@ Regularisers of D, each as a term D's objective subtracts (D maximises):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -61,16 +62,19 @@ class DiracGame:
                    "wgan_gp": lambda: self.gamma / 2 * (psi.abs() - 1) ** 2}.get(self.regulariser)
         return self.value(theta, psi) - (penalty() if penalty else 0)
 
-    def step(self, point: torch.Tensor) -> torch.Tensor:
+    def step(self, point: torch.Tensor, partial=None) -> torch.Tensor:
         """One training step from point = (theta, psi): G descends the value, D ascends its objective.
 
-        Each player's gradient is a partial derivative (torch.func.grad over its own argument), so under
-        alternating steps D's gradient at (theta', psi) does not also flow through theta' back to psi.
+        Each player's gradient is a partial derivative over its own argument, so under alternating steps D's
+        gradient at (theta', psi) does not also flow through theta' back to psi. `partial(fn, argnum)` returns that
+        derivative as a function: torch.func.grad by default, which jacobian()'s jacrev can differentiate again;
+        trajectory() passes a plain autograd one, five times faster per step and equal to the last bit.
         """
+        partial = partial or _transform_partial
         theta, psi = point[0], point[1]
-        new_theta = theta - self.lr * torch.func.grad(self.value, argnums=0)(theta, psi)
+        new_theta = theta - self.lr * partial(self.value, 0)(theta, psi)
         seen = new_theta if self.alternating else theta  # alternating: D answers G's new generator
-        new_psi = psi + self.lr * torch.func.grad(self.d_objective, argnums=1)(seen, psi)
+        new_psi = psi + self.lr * partial(self.d_objective, 1)(seen, psi)
         return torch.stack([new_theta, new_psi])
 
     def trajectory(self, theta0: float, psi0: float, steps: int) -> torch.Tensor:
@@ -78,7 +82,7 @@ class DiracGame:
         point = torch.tensor([theta0, psi0], dtype=torch.float64)
         path = [point]
         for _ in range(steps):
-            point = self.step(point).detach()
+            point = self.step(point, _eager_partial)
             path.append(point)
         return torch.stack(path)
 
@@ -110,7 +114,26 @@ def measured_growth(path: torch.Tensor, skip: int = 0) -> float:
     return ((t * log_r).sum() / (t * t).sum()).exp().item()
 
 
+def _transform_partial(fn, argnum: int):
+    """d fn / d (argument argnum), the others held fixed, as a function that torch.func transforms compose with."""
+    return torch.func.grad(fn, argnums=argnum)
+
+
+def _eager_partial(fn, argnum: int):
+    """The same partial derivative by torch.autograd.grad on fresh leaves: no further derivative of it is possible."""
+    def derivative(*args: torch.Tensor) -> torch.Tensor:
+        leaves = [a.detach().requires_grad_(i == argnum) for i, a in enumerate(args)]
+        return torch.autograd.grad(fn(*leaves), leaves[argnum])[0]
+    return derivative
+
+
 def _gauss_hermite(sigma: float, n: int = 41) -> tuple[torch.Tensor, torch.Tensor]:
     """Points and weights with sum w g(eps) = E[g(eps)], eps ~ N(0, sigma^2), exact for polynomials of degree < 2n."""
-    x, w = np.polynomial.hermite_e.hermegauss(n)  # weight e^{-x^2/2}: the standard normal up to sqrt(2 pi)
+    x, w = _hermite_e(n)
     return torch.tensor(x * sigma), torch.tensor(w / w.sum())
+
+
+@lru_cache(maxsize=None)  # once per n: hermegauss costs more than a training step (tensors are made per call, since
+def _hermite_e(n: int) -> tuple[np.ndarray, np.ndarray]:  # a tensor cached inside a torch.func transform escapes it)
+    """Gauss-Hermite points and weights for the weight e^{-x^2/2}: the standard normal up to sqrt(2 pi)."""
+    return np.polynomial.hermite_e.hermegauss(n)
