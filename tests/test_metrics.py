@@ -149,7 +149,6 @@ def random_inception(tmp_path_factory):
     return path
 
 
-@pytest.mark.pinned  # floors (torchmetrics 1.4, torch-fidelity 0.4): the random network's features reach 1e101 and the scipy reference overflows
 def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_inception):
     """The real extractor (which takes uint8 only; on the old code torchmetrics handed it floats and it raised),
     checked against the Frechet distance computed directly from its features in the 24-sample space: with centred
