@@ -69,10 +69,14 @@ def test_regularisers_converge_from_afar_and_wgan_gp_has_no_jacobian_at_the_kink
 
 @pytest.mark.parametrize("game", [DiracGame(), DiracGame(alternating=True), DiracGame(regulariser="r1", gamma=0.5),
                                   DiracGame(regulariser="noise", sigma=0.8, alternating=True),
-                                  DiracGame(kind="wgan", regulariser="wgan_gp", alternating=True)])
+                                  DiracGame(kind="wgan", regulariser="wgan_gp", alternating=True)],
+                         ids=["simultaneous", "alternating", "r1", "noise-alternating", "wgan_gp-alternating"])
 def test_a_trajectory_is_step_after_step(game):
-    """trajectory() takes its derivatives by plain autograd (faster), step() by torch.func: the same points."""
+    """trajectory() takes its derivatives by plain autograd (faster), step() by torch.func: the same points, also
+    when called under torch.no_grad() (as a plotting cell might)."""
     path = game.trajectory(0.7, -0.4, 5)
+    with torch.no_grad():
+        assert torch.equal(game.trajectory(0.7, -0.4, 5), path)
     point = path[0]
     for i in range(1, 6):
         point = game.step(point)

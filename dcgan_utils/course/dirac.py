@@ -15,6 +15,7 @@ Regularisers of D, each as a term D's objective subtracts (D maximises):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -62,13 +63,14 @@ class DiracGame:
                    "wgan_gp": lambda: self.gamma / 2 * (psi.abs() - 1) ** 2}.get(self.regulariser)
         return self.value(theta, psi) - (penalty() if penalty else 0)
 
-    def step(self, point: torch.Tensor, partial=None) -> torch.Tensor:
+    def step(self, point: torch.Tensor, partial: Callable | None = None) -> torch.Tensor:
         """One training step from point = (theta, psi): G descends the value, D ascends its objective.
 
         Each player's gradient is a partial derivative over its own argument, so under alternating steps D's
         gradient at (theta', psi) does not also flow through theta' back to psi. `partial(fn, argnum)` returns that
         derivative as a function: torch.func.grad by default, which jacobian()'s jacrev can differentiate again;
-        trajectory() passes a plain autograd one, five times faster per step and equal to the last bit.
+        trajectory() passes a plain autograd one: about five times faster per step (1,000 simultaneous steps: 3.5 s
+        against 0.7 s on a 2-core AVX2 EPYC), and tests/test_dirac.py checks that it visits the same points.
         """
         partial = partial or _transform_partial
         theta, psi = point[0], point[1]
@@ -122,8 +124,9 @@ def _transform_partial(fn, argnum: int):
 def _eager_partial(fn, argnum: int):
     """The same partial derivative by torch.autograd.grad on fresh leaves: no further derivative of it is possible."""
     def derivative(*args: torch.Tensor) -> torch.Tensor:
-        leaves = [a.detach().requires_grad_(i == argnum) for i, a in enumerate(args)]
-        return torch.autograd.grad(fn(*leaves), leaves[argnum])[0]
+        with torch.enable_grad():  # also under torch.no_grad(), as torch.func.grad is
+            leaves = [a.detach().requires_grad_(i == argnum) for i, a in enumerate(args)]
+            return torch.autograd.grad(fn(*leaves), leaves[argnum])[0]
     return derivative
 
 
@@ -133,7 +136,9 @@ def _gauss_hermite(sigma: float, n: int = 41) -> tuple[torch.Tensor, torch.Tenso
     return torch.tensor(x * sigma), torch.tensor(w / w.sum())
 
 
-@lru_cache(maxsize=None)  # once per n: hermegauss costs more than a training step (tensors are made per call, since
-def _hermite_e(n: int) -> tuple[np.ndarray, np.ndarray]:  # a tensor cached inside a torch.func transform escapes it)
+# Once per n: hermegauss costs more than a training step. Arrays, not tensors: caching tensors made during jacrev's
+# first call failed later ("level <= current_level INTERNAL ASSERT FAILED", torch 2.14.1).
+@lru_cache(maxsize=None)
+def _hermite_e(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite points and weights for the weight e^{-x^2/2}: the standard normal up to sqrt(2 pi)."""
     return np.polynomial.hermite_e.hermegauss(n)
