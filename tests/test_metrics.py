@@ -152,9 +152,9 @@ def random_inception(tmp_path_factory):
 def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_inception):
     """The real extractor (which takes uint8 only; on the old code torchmetrics handed it floats and it raised),
     checked against the Frechet distance computed directly from its features in the 24-sample space: with centred
-    features X_a, X_b (n x 2048, the same n), tr sqrt(C_a C_b) is the sum of the singular values of X_a X_b^T divided by n - 1 (the
-    nonzero eigenvalues of C_a C_b are those of (X_a X_b^T)(X_a X_b^T)^T / (n - 1)^2), where torchmetrics takes
-    the eigenvalues of the 2048 x 2048 product."""
+    features X_a, X_b (n x 2048, the same n), tr sqrt(C_a C_b) is the sum of the singular values of X_a X_b^T
+    divided by n - 1 (the nonzero eigenvalues of C_a C_b are those of (X_a X_b^T)(X_a X_b^T)^T / (n - 1)^2), where
+    torchmetrics takes the eigenvalues of the 2048 x 2048 product."""
     import torch_fidelity.feature_extractor_inceptionv3 as fe
 
     import dcgan_utils.evaluation.metrics as metrics
