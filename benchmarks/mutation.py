@@ -103,9 +103,11 @@ M = [
            "a dead writer's lock taken for a live one", ("tests/test_runs.py", "tests/test_reliability.py")),
     Mutant("dcgan_utils/course/theory.py", "return 0.5 * kl(p, m, dx) + 0.5 * kl(q, m, dx)",
            "return kl(p, m, dx) + kl(q, m, dx)", "JSD without its halves", ("tests/test_theory.py",)),
-    Mutant("dcgan_utils/evaluation/metrics.py", "        fid.update(batch, real=False)",
-           "        fid.update(batch, real=True)", "Frechet distance fed the fakes as real",
+    Mutant("dcgan_utils/evaluation/metrics.py", "            self._fid.update(batch.to(self.images.device), real=False)",
+           "            self._fid.update(batch.to(self.images.device), real=True)", "Frechet distance fed the fakes as real",
            ("tests/test_metrics.py",)),
+    Mutant("dcgan_utils/evaluation/metrics.py", "        self._fid.reset()", "        pass",
+           "one generated set's features leak into the next set's Frechet distance", ("tests/test_metrics.py",)),
     # the exercise checkers: a checker that passes a wrong answer, or fails a right one, misleads every learner
     Mutant(C + "exercises.py", "    if torch.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True):",
            "    if True:", "checker accepts any number", ("tests/test_exercises.py",)),

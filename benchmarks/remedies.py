@@ -15,7 +15,7 @@ from pathlib import Path
 from dcgan_utils.course.remedies import MNIST_STEPS, REMEDIES, RESULTS, mnist_row
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
-from dcgan_utils.evaluation.metrics import mnist_classifier
+from dcgan_utils.evaluation.metrics import FrechetReference, mnist_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=MNIST_STEPS, help="generator steps per run")
@@ -29,7 +29,7 @@ args = parser.parse_args()
 
 classifier = mnist_classifier()
 data = load_dataset("mnist")
-real_test = to_model_range(load_dataset("mnist", train=False).images)
+real = FrechetReference(classifier, to_model_range(load_dataset("mnist", train=False).images))  # features once
 kept = []
 if args.only:
     before = json.loads(Path(args.out).read_text())
@@ -40,7 +40,7 @@ if args.only:
 rows = []
 for name in args.only or REMEDIES:
     for seed in range(args.seeds):
-        row = mnist_row(name, seed, data, real_test, classifier, args.steps, args.samples)
+        row = mnist_row(name, seed, data, real, args.steps, args.samples)
         rows.append(row)
         print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
         ordered = sorted(kept + rows, key=lambda r: (list(REMEDIES).index(r["remedy"]), r["seed"]))

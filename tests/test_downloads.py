@@ -17,7 +17,7 @@ import torch
 from torchvision import datasets
 
 from dcgan_utils.engine.data import DatasetNotFoundError, load_dataset
-from dcgan_utils.evaluation import metrics
+from dcgan_utils.evaluation import inception
 
 
 class Host:
@@ -131,23 +131,23 @@ def test_inception_weights_download_through_torch_fidelity_and_a_cut_off_one_say
         patch.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
         weights = io.BytesIO()
         torch.save(fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict(), weights)
-    remote = host({metrics.INCEPTION_FILE: weights.getvalue()})
-    monkeypatch.setattr(fe, "URL_INCEPTION_V3", remote.url + metrics.INCEPTION_FILE)
+    remote = host({inception.INCEPTION_FILE: weights.getvalue()})
+    monkeypatch.setattr(fe, "URL_INCEPTION_V3", remote.url + inception.INCEPTION_FILE)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("DCGAN_INCEPTION_WEIGHTS", raising=False)
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     served = hashlib.sha256(weights.getvalue()).hexdigest()[:8]  # the host's file stands in for the published one
-    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / metrics.INCEPTION_FILE
+    cached = tmp_path / "torch-home" / "hub" / "checkpoints" / inception.INCEPTION_FILE
 
-    remote.cut = {metrics.INCEPTION_FILE}
-    with pytest.raises(metrics.InceptionUnavailable, match="could not be downloaded.*weights_path="):
-        metrics.inception_scores(images, images, weights_sha256=served)
+    remote.cut = {inception.INCEPTION_FILE}
+    with pytest.raises(inception.InceptionUnavailable, match="could not be downloaded.*weights_path="):
+        inception.inception_scores(images, images, weights_sha256=served)
     assert not cached.exists(), "a cut-off download was kept in the cache"
-    with pytest.raises(metrics.InceptionUnavailable, match="could not be downloaded"):  # whole, but not the right file
+    with pytest.raises(inception.InceptionUnavailable, match="could not be downloaded"):  # whole, but not the right file
         remote.cut = set()
-        metrics.inception_scores(images, images, weights_sha256="0123abcd")
+        inception.inception_scores(images, images, weights_sha256="0123abcd")
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(weights.getvalue()[:1000])  # as an older cut-off download would have left it
-    scores = metrics.inception_scores(images, images, weights_sha256=served)  # replaced, downloaded whole, then used
-    assert remote.requests.count(metrics.INCEPTION_FILE) == 3 and abs(scores["fid"]) < 1e-2
+    scores = inception.inception_scores(images, images, weights_sha256=served)  # replaced, downloaded whole, then used
+    assert remote.requests.count(inception.INCEPTION_FILE) == 3 and abs(scores["fid"]) < 1e-2
     assert hashlib.sha256(cached.read_bytes()).hexdigest().startswith(served)

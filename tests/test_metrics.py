@@ -9,9 +9,10 @@ import torch.nn.functional as F
 
 from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, load_cifar10, load_dataset, to_model_range, to_uint8
-from dcgan_utils.evaluation.metrics import (InceptionUnavailable, class_accuracy, class_coverage, frechet_distance,
-                                            image_classifier, inception_fid, mnist_classifier, nearest_neighbours)
-from dcgan_utils.evaluation import metrics
+from dcgan_utils.evaluation.inception import InceptionUnavailable, inception_fid
+from dcgan_utils.evaluation.metrics import (FrechetReference, class_accuracy, class_coverage, frechet_distance,
+                                            image_classifier, mnist_classifier, nearest_neighbours)
+from dcgan_utils.evaluation import inception, metrics
 from helpers import tiny_data
 
 
@@ -65,6 +66,38 @@ def test_frechet_distance_small_between_real_sets_large_for_collapse_and_noise(m
     threes = frechet_distance(classifier, images[0::2], images[labels == 3])
     noise = frechet_distance(classifier, images[0::2], torch.rand(2000, 1, 28, 28) * 2 - 1)
     assert same < 5 and threes > 100 * same and noise > 100 * same
+
+
+def _frechet_by_formula(a: torch.Tensor, b: torch.Tensor) -> float:
+    """|mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)) of two feature sets, in float64 numpy (not torchmetrics):
+    tr (C_a C_b)^(1/2) is the sum of the square roots of the eigenvalues of S C_b S, S the square root of C_a."""
+    a, b = a.double().numpy(), b.double().numpy()
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(w.clip(0))) @ v.T
+    cross = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(0)).sum()
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+def test_a_frechet_reference_computes_the_real_features_once_and_gives_the_formulas_distance_to_each_set(
+        mnist_eval, monkeypatch):
+    classifier, images, labels, _ = mnist_eval
+    real = images[0::2]
+    sets = {"the other half": images[1::2], "threes": images[labels == 3],
+            "noise": torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1}
+    with torch.no_grad():
+        expected = {name: _frechet_by_formula(classifier.features(real), classifier.features(fake))
+                    for name, fake in sets.items()}
+    seen = []
+    features = classifier.features
+    monkeypatch.setattr(classifier, "features", lambda x: seen.append(len(x)) or features(x))
+    reference = FrechetReference(classifier, real)
+    assert sum(seen) == len(real)
+    got = {name: reference.distance(fake) for name, fake in sets.items()}  # one after another: none leaks into the next
+    assert sum(seen) == len(real) + sum(len(fake) for fake in sets.values())  # the real digits went through once
+    for name in sets:
+        assert got[name] == pytest.approx(expected[name], rel=1e-4), name
+    assert frechet_distance(classifier, real, sets["threes"]) == pytest.approx(expected["threes"], rel=1e-4)
 
 
 def test_frechet_distance_of_64x64_images_against_real_images_of_the_same_size(mnist_eval, mnist_root):
@@ -157,14 +190,12 @@ def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_
     torchmetrics takes the eigenvalues of the 2048 x 2048 product."""
     import torch_fidelity.feature_extractor_inceptionv3 as fe
 
-    import dcgan_utils.evaluation.metrics as metrics
-
     g = torch.Generator().manual_seed(0)
     real = torch.rand(24, 3, 32, 32, generator=g) * 2 - 1
     other = (torch.rand(24, 3, 32, 32, generator=g) * 2 - 1) * 0.2 - 0.7
     sha = sha256(random_inception)
-    same = metrics.inception_scores(real, real, random_inception, weights_sha256=sha)
-    apart = metrics.inception_scores(real, other, random_inception, weights_sha256=sha)
+    same = inception.inception_scores(real, real, random_inception, weights_sha256=sha)
+    apart = inception.inception_scores(real, other, random_inception, weights_sha256=sha)
     net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], str(random_inception)).eval()
     with torch.no_grad():
         a, b = (net(to_uint8(x))[0].double().numpy() for x in (real, other))
@@ -178,8 +209,6 @@ def test_inception_fid_and_kid_run_end_to_end_on_torch_fidelitys_network(random_
 
 def test_fid_and_kid_send_each_image_through_the_feature_network_once(tmp_path, monkeypatch):
     """FID and KID each asked the network for every batch: twice the Inception time (most of the whole)."""
-    import dcgan_utils.evaluation.metrics as metrics
-
     seen = []
 
     class Pixels(torch.nn.Module):  # a stand-in that keeps the first 2,048 pixel values as "features"
@@ -187,13 +216,13 @@ def test_fid_and_kid_send_each_image_through_the_feature_network_once(tmp_path, 
             seen.append(len(images))
             return images.flatten(1)[:, :2048].double()
 
-    monkeypatch.setattr(metrics, "_inception", lambda path: Pixels())
+    monkeypatch.setattr(inception, "_inception", lambda path: Pixels())
     weights = tmp_path / "weights.pth"
     weights.write_bytes(b"stand-in")
     g = torch.Generator().manual_seed(0)
     real, fake = torch.rand(400, 3, 32, 32, generator=g) * 2 - 1, torch.rand(30, 3, 32, 32, generator=g) - 1
     torch.manual_seed(1)  # KID draws its subsets from the global generator
-    scores = metrics.inception_scores(real, fake, weights, weights_sha256=sha256(weights))
+    scores = inception.inception_scores(real, fake, weights, weights_sha256=sha256(weights))
     assert seen == [200, 200, 30]  # each batch (real: two of 200 alike in shape, fake: 30) once, no probe image
 
     class EachTime(torch.nn.Module):  # no sharing: each metric asks the network itself (as before the fix)
@@ -206,18 +235,16 @@ def test_fid_and_kid_send_each_image_through_the_feature_network_once(tmp_path, 
         def forward(self, images):
             return self.net(images)
 
-    monkeypatch.setattr(metrics, "_FeaturesOnce", EachTime)
+    monkeypatch.setattr(inception, "_FeaturesOnce", EachTime)
     torch.manual_seed(1)
-    assert metrics.inception_scores(real, fake, weights, weights_sha256=sha256(weights)) == scores
+    assert inception.inception_scores(real, fake, weights, weights_sha256=sha256(weights)) == scores
     assert len(seen) == 3 + 6 and scores["fid"] > 0 and scores["kid"] > 0  # the same scores from 6 passes
 
 
 def test_an_inception_file_with_the_wrong_hash_is_refused_before_it_is_unpickled(random_inception, monkeypatch):
-    import dcgan_utils.evaluation.metrics as metrics
-
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("the file was unpickled"))
     with pytest.raises(InceptionUnavailable, match="sha256 does not start with 6726825d.*was not loaded"):
-        metrics.inception_scores(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), random_inception)
+        inception.inception_scores(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), random_inception)
 
 
 def test_training_a_classifier_shows_progress_and_records_its_time_unless_asked_not_to(tmp_path, capsys, monkeypatch):

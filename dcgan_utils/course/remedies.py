@@ -11,11 +11,15 @@ import dataclasses
 import json
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import torch
 
 from dcgan_utils.course.toy import ToyConfig
 from dcgan_utils.engine.config import TrainConfig
+
+if TYPE_CHECKING:  # the metrics (torchmetrics) are imported only when an MNIST row is measured
+    from dcgan_utils.evaluation.metrics import FrechetReference
 
 # name: (source, ToyConfig changes, TrainConfig changes)
 REMEDIES: dict[str, tuple[str, dict, dict]] = {
@@ -55,14 +59,15 @@ def mnist_config(name: str, seed: int, steps: int = MNIST_STEPS, **where) -> Tra
                        **REMEDIES[name][2])
 
 
-def mnist_row(name: str, seed: int, data, real_test: torch.Tensor, classifier, steps: int = MNIST_STEPS,
-              samples: int = 5000, **where) -> dict:
-    """Train one remedy on MNIST for `steps` generator steps and measure `samples` generated digits: the classifier's
-    confident share and smallest class, the Frechet distance in its features against `real_test` (images in
-    [-1, 1]), precision and recall against as many real test digits as samples."""
+def mnist_row(name: str, seed: int, data, real: FrechetReference, steps: int = MNIST_STEPS, samples: int = 5000,
+              **where) -> dict:
+    """Train one remedy on MNIST for `steps` generator steps and measure `samples` generated digits with the
+    classifier of `real` (a FrechetReference of real test digits in [-1, 1], whose features are computed once for
+    every row): its confident share and smallest class, the Frechet distance to all of `real`'s digits, precision and
+    recall against as many of them as samples."""
     from dcgan_utils.engine.run_state import generate
     from dcgan_utils.engine.training import train_gan
-    from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance
+    from dcgan_utils.evaluation.metrics import class_coverage
     from dcgan_utils.evaluation.precision_recall import precision_recall
 
     start = time.perf_counter()
@@ -70,12 +75,11 @@ def mnist_row(name: str, seed: int, data, real_test: torch.Tensor, classifier, s
     seconds = time.perf_counter() - start
     z = torch.randn(samples, state.config.latent_dim, generator=torch.Generator().manual_seed(1000 + seed))
     fake = torch.cat([generate(state, chunk) for chunk in z.split(1000)]).cpu()
-    coverage = class_coverage(classifier, fake)
-    pick = torch.randperm(len(real_test), generator=torch.Generator().manual_seed(seed))[:samples]
+    coverage = class_coverage(real.model, fake)
+    pick = torch.randperm(len(real.images), generator=torch.Generator().manual_seed(seed))[:samples]
     return {"remedy": name, "seed": seed, "steps": state.step, "seconds": seconds,
             "confident": coverage["confident"], "smallest_class": coverage["min_class_share"],
-            "frechet": frechet_distance(classifier, real_test, fake),
-            **precision_recall(classifier, real_test[pick], fake)}
+            "frechet": real.distance(fake), **precision_recall(real.model, real.images[pick], fake)}
 
 
 def load_results() -> dict:
