@@ -74,7 +74,7 @@ def test_live_view_outside_a_notebook_prints_one_line_per_epoch(capsys):
 
 
 def test_live_view_redraws_at_most_every_few_seconds_and_final_draws_the_end(capsys):
-    """A smoke run of notebook 04 redrew its figure at all of its 60 epochs; now at most once per every_seconds."""
+    """A smoke run of notebook 04 redrew its figure at all of its 60 epochs (its settings then); now at most once per every_seconds."""
     times = iter([0.0, 1.0, 2.9, 3.0, 4.0, 5.9])
     view = LiveView(every_seconds=3.0, clock=lambda: next(times))
     state = train_gan(tiny_config(epochs=1), tiny_data(), progress=False)

@@ -62,9 +62,9 @@ def mnist_config(name: str, seed: int, steps: int = MNIST_STEPS, **where) -> Tra
 def mnist_row(name: str, seed: int, data, real: FrechetReference, steps: int = MNIST_STEPS, samples: int = 5000,
               **where) -> dict:
     """Train one remedy on MNIST for `steps` generator steps and measure `samples` generated digits with the
-    classifier of `real` (a FrechetReference of real test digits in [-1, 1], whose features are computed once for
-    every row): its confident share and smallest class, the Frechet distance to all of `real`'s digits, precision and
-    recall against as many of them as samples."""
+    classifier of `real` (a FrechetReference of real test digits in [-1, 1], whose features are computed once and
+    shared by every row): its confident share and smallest class, the Frechet distance to all of `real`'s digits,
+    precision and recall against as many of them as samples."""
     from dcgan_utils.engine.run_state import generate
     from dcgan_utils.engine.training import train_gan
     from dcgan_utils.evaluation.metrics import class_coverage

@@ -193,8 +193,9 @@ class FrechetReference:
     """The real side of the Frechet distance in a classifier's features, computed once: `distance(fake)` then costs
     only the generated images' features, however many generated sets are compared with the same real ones.
 
-    Images of any side are resized to 28x28 first, which blurs them: compare generated 64x64 images with real
-    images resized to 64x64 (load_dataset(..., image_size=64)), never with the 28x28 originals.
+    Images of any side are resized to the classifier's side first (28x28 for MNIST), which blurs them: compare
+    generated 64x64 images with real images resized to 64x64 (load_dataset(..., image_size=64)), never with the
+    28x28 originals.
     """
 
     def __init__(self, model: ImageClassifier, real: torch.Tensor):
