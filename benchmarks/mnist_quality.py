@@ -21,7 +21,7 @@ from dcgan_utils.cli import add_config_arguments, config_from_args
 from dcgan_utils.course.quality_curve import METHODS, add_rows, results_header
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
-from dcgan_utils.evaluation.metrics import class_coverage, frechet_distance, mnist_classifier, mnist_classifier_path
+from dcgan_utils.evaluation.metrics import FrechetReference, class_coverage, mnist_classifier, mnist_classifier_path
 from dcgan_utils.evaluation.rejection import rejection_sample
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
@@ -41,6 +41,7 @@ print(f"CPU: {machine_summary()}")
 classifier = mnist_classifier()  # trained once and cached, outside the timed budget
 judge = mnist_classifier_path()  # the file mnist_classifier() read
 test = to_model_range(load_dataset("mnist", train=False).images)
+reference = FrechetReference(classifier, test)  # the test digits' features once, for every row
 start = time.perf_counter()
 data = load_dataset("mnist", image_size=args.image_size)
 args.max_minutes = args.budget - (time.perf_counter() - start) / 60  # training gets what loading left
@@ -60,7 +61,7 @@ if args.drs is not None:  # the same run, its samples filtered at sampling time 
     samples.append((f"{args.label}, rejection sampling (gamma: {args.drs:g}th percentile)", kept, share))
 rows = []
 for label, images, share in samples:
-    cov, fd = class_coverage(classifier, images), frechet_distance(classifier, test, images)
+    cov, fd = class_coverage(classifier, images), reference.distance(images)
     note = "" if share is None else f" ({share:.0%} of draws kept)"
     print(f"| {label}{note} | {state.step} | {epochs:.1f} | {wall:.0f} | {cov['confident']:.1%} | "
           f"{cov['min_class_share']:.1%} | {fd:.2f} |")

@@ -30,7 +30,7 @@ from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
-from dcgan_utils.evaluation.metrics import (class_coverage, frechet_distance, mnist_classifier,
+from dcgan_utils.evaluation.metrics import (FrechetReference, class_coverage, mnist_classifier,
                                            mnist_classifier_path)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,6 +48,7 @@ classifier = mnist_classifier()  # trained once and cached, outside every budget
 judge = mnist_classifier_path()  # the file mnist_classifier() read
 test = to_model_range(load_dataset("mnist", train=False).images)
 real = class_coverage(classifier, test)
+reference = FrechetReference(classifier, test)  # the test digits' features once, for every point
 header = results_header(judge, args.samples, real)
 print(f"judge: {judge.name}, sha256 {header['judge_sha256']}")
 print(f"real test digits: confident {real['confident']:.1%}, smallest class {real['min_class_share']:.1%}")
@@ -64,7 +65,7 @@ with tempfile.TemporaryDirectory() as folder:
         z = torch.randn(args.samples, config.latent_dim, generator=torch.Generator().manual_seed(1))
         fake = torch.cat([generate(state, chunk) for chunk in z.split(1000)]).cpu()
         cov = class_coverage(classifier, fake)
-        fd = frechet_distance(classifier, test, fake)
+        fd = reference.distance(fake)
         epochs = state.step * config.batch_size / len(data)
         print(f"| {args.label}, seed {config.seed} | {state.train_seconds / 60:.1f} | {state.step} | {epochs:.1f} | "
               f"{cov['confident']:.1%} | {cov['min_class_share']:.1%} | {fd:.1f} | "

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, load_cifar10, load_dataset, to_model_range, to_uint8
 from dcgan_utils.evaluation.inception import InceptionUnavailable, inception_fid
-from dcgan_utils.evaluation.metrics import (FrechetReference, class_accuracy, class_coverage, frechet_distance,
+from dcgan_utils.evaluation.metrics import (FrechetReference, class_accuracy, class_coverage,
                                             image_classifier, mnist_classifier, nearest_neighbours)
 from dcgan_utils.evaluation import inception, metrics
 from helpers import tiny_data
@@ -62,9 +62,10 @@ def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
 
 def test_frechet_distance_small_between_real_sets_large_for_collapse_and_noise(mnist_eval):
     classifier, images, labels, _ = mnist_eval
-    same = frechet_distance(classifier, images[0::2], images[1::2])  # interleaved halves of the test set
-    threes = frechet_distance(classifier, images[0::2], images[labels == 3])
-    noise = frechet_distance(classifier, images[0::2], torch.rand(2000, 1, 28, 28) * 2 - 1)
+    half = FrechetReference(classifier, images[0::2])
+    same = half.distance(images[1::2])  # interleaved halves of the test set
+    threes = half.distance(images[labels == 3])
+    noise = half.distance(torch.rand(2000, 1, 28, 28) * 2 - 1)
     assert same < 5 and threes > 100 * same and noise > 100 * same
 
 
@@ -97,15 +98,14 @@ def test_a_frechet_reference_computes_the_real_features_once_and_gives_the_formu
     assert sum(seen) == len(real) + sum(len(fake) for fake in sets.values())  # the real digits went through once
     for name in sets:
         assert got[name] == pytest.approx(expected[name], rel=1e-4), name
-    assert frechet_distance(classifier, real, sets["threes"]) == pytest.approx(expected["threes"], rel=1e-4)
 
 
 def test_frechet_distance_of_64x64_images_against_real_images_of_the_same_size(mnist_eval, mnist_root):
     classifier, images, _, _ = mnist_eval
     big = to_model_range(load_dataset("mnist", mnist_root, train=False, image_size=64).images)
-    same_size = frechet_distance(classifier, big[0::2], big[1::2])
+    same_size = FrechetReference(classifier, big[0::2]).distance(big[1::2])
     assert same_size < 5
-    assert frechet_distance(classifier, images[0::2], big[1::2]) > 10 * same_size  # resizing blurs: compare like with like
+    assert FrechetReference(classifier, images[0::2]).distance(big[1::2]) > 10 * same_size  # resizing blurs: compare like with like
 
 
 def test_inception_fid_without_weights_says_what_to_do(tmp_path):

@@ -212,9 +212,3 @@ class FrechetReference:
         for batch in fake.split(1000):
             self._fid.update(batch.to(self.images.device), real=False)
         return self._fid.compute().item()
-
-
-def frechet_distance(model: ImageClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
-    """Frechet distance between real and generated images in the classifier's features (see FrechetReference, which
-    keeps the real side for several comparisons)."""
-    return FrechetReference(model, real).distance(fake)
