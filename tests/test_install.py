@@ -138,7 +138,8 @@ def _build_wheel(out: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_the_shipped_run(tmp_path, mnist_root):
+def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_the_shipped_run(tmp_path, mnist_root,
+                                                                                               mnist_judge):
     wheel = _build_wheel(tmp_path / "dist", tmp_path)
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
@@ -151,9 +152,8 @@ def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_t
     xdg = tmp_path / "xdg"
     (xdg / "dcgan-course").mkdir(parents=True)
     (xdg / "dcgan-course" / "MNIST").symlink_to(mnist_root / "MNIST", target_is_directory=True)
-    cached = data_module.data_root() / "classifiers"  # the MNIST judge, trained once per data folder
-    if cached.is_dir():
-        shutil.copytree(cached, xdg / "dcgan-course" / "classifiers")
+    cached = data_module.data_root() / "classifiers"  # the MNIST judge: mnist_judge put it there, so 04 need not train it
+    shutil.copytree(cached, xdg / "dcgan-course" / "classifiers")
     env = {k: v for k, v in os.environ.items() if k not in ("DCGAN_DATA_DIR", "DCGAN_RUNS_DIR", "DCGAN_SMOKE")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), os.environ["PYTHONPATH"]]), XDG_DATA_HOME=str(xdg))  # + the network guard
     work = tmp_path / "learner"

@@ -101,6 +101,7 @@ def test_optimizer_option_picks_the_update_rule(optimizer, first_step):
 
 
 def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
+    before = torch.get_num_threads()  # the tests after this one run on the threads they had
     torch.set_num_threads(2)
     seen = []
     config = toy.ToyConfig(problem="1d", steps=1, snapshots=1)
@@ -111,4 +112,5 @@ def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
         toy.train_toy(config)
     finally:
         toy.mlp, toy.toy_discriminator = real_mlp, real_d
-    assert seen == [1, 1] and torch.get_num_threads() == 2
+        threads, _ = torch.get_num_threads(), torch.set_num_threads(before)
+    assert seen == [1, 1] and threads == 2
