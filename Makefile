@@ -12,6 +12,8 @@ UV_EXTRA := $(if $(CPU),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy un
 INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(UV_EXTRA) -c constraints.txt -e "$(1)" || { \
 	echo "uv could not install; trying pip (slower; it reads your pip.conf)"; \
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -c constraints.txt -e "$(1)"; }
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)  # make test's pytest processes: one per CPU (JOBS=1: one process)
+XDIST := $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist worksteal)
 # The oldest Python the README promises (pyproject's requires-python): `make pins` and `make floors` run on it.
 OLDEST ?= 3.10
 OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/versions/$(OLDEST).*/bin/python$(OLDEST) 2>/dev/null); do \
@@ -47,8 +49,8 @@ setup: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## create .venv with everything
 lab: $(VENV)/.installed-lab $(LAB_OVERRIDES)  ## open JupyterLab on the notebooks (installs the package and JupyterLab only)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, notebooks included (smoke size)
-	$(BIN)/python -m pytest
+test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, notebooks included (smoke size), in JOBS processes
+	$(BIN)/python -m pytest $(XDIST)
 
 course: $(VENV)/.installed-test  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
 	$(BIN)/python -m dcgan_utils.course.build --out build
@@ -70,7 +72,7 @@ floors: | $(BIN)/uv  ## the stated version floors (constraints-floors.txt) on th
 	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet --seed -p $(OLDEST_PYTHON) $(FLOORS)  # --seed: pip, setuptools (as python -m venv on 3.10; torch 2.6's compiler imports setuptools)
 	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
 	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
-	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it
+	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest $(XDIST) -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it
 
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
 	$(BIN)/python benchmarks/mutation.py

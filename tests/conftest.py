@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
 
 import pytest
+import torch
 
-from dcgan_utils.engine.data import data_root, dataset_status
+from dcgan_utils.engine.data import data_root, dataset_status, load_dataset
+from dcgan_utils.engine.device import available_cpus
 
 from offline.sitecustomize import local_only_connect
 
@@ -23,11 +26,49 @@ REPORT: dict[str, list[str]] = {}  # reliability summary: category -> what was t
 os.environ["DCGAN_BLOCK_NETWORK"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.environ.get("PYTHONPATH")]))
 
+# `pytest -n N` (make test): the N workers share the cores instead of each running a thread per core. On 2 cores, two
+# processes of two threads took 458 ms a training step each, two of one thread 40 ms (benchmarks/threads.py, AMX Xeon).
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    THREADS = max(1, available_cpus() // WORKERS)
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)  # and the processes the tests start: kernels, the CLI, torchrun
+    torch.set_num_threads(THREADS)
+
+
+@contextlib.contextmanager
+def one_worker_at_a_time(name: str):
+    """Hold an exclusive lock on <data root>/.<name>.lock: under `pytest -n`, one worker prepares a shared file in the
+    data root (extracts MNIST, trains the classifier) while the others wait for it and then find it ready. Yields
+    <data root>/.<name>.run, where the holder may note the run (PYTEST_XDIST_TESTRUNUID) that prepared the file."""
+    root = data_root()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): unlocked, so two workers may both prepare the file
+        yield root / f".{name}.run"
+        return
+    with open(root / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield root / f".{name}.run"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Block outgoing connections from the test process: a test that tries to download fails at once."""
     monkeypatch.setattr(socket.socket, "connect", local_only_connect)
+
+
+@pytest.fixture(autouse=True)
+def keep_the_workers_threads():
+    """Under pytest -n, give the worker its share of threads back after each test: one test that leaves two threads
+    set makes two workers oversubscribe 2 cores (a 5-second test took 81 s in a run where test_toy did so; under 13 s
+    once it gave them back)."""
+    yield
+    if WORKERS > 1 and torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
 
 
 @pytest.fixture
@@ -36,6 +77,18 @@ def report():
     def record(category: str, line: str) -> None:
         REPORT.setdefault(category, []).append(line)
     return record
+
+
+def pytest_sessionfinish(session):
+    """Under pytest -n, each worker hands its summary lines to the process that prints the summary."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["report"] = REPORT
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without pytest-xdist
+def pytest_testnodedown(node, error):
+    for category, lines in getattr(node, "workeroutput", {}).get("report", {}).items():
+        REPORT.setdefault(category, []).extend(lines)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -64,6 +117,8 @@ def mnist_root() -> Path:
     if not present:
         _need(f"MNIST in {folder}", "set DCGAN_DATA_DIR to a folder with MNIST/raw/*.gz, or download it once with "
               "load_dataset('mnist') on a machine with a network")
+    with one_worker_at_a_time("mnist"):
+        load_dataset("mnist", train=False)  # the first load extracts the four .gz files: one process writes them
     return data_root()
 
 
@@ -72,20 +127,27 @@ def mnist_judge(mnist_root, tmp_path_factory):
     """The MNIST classifier and its file, trained once per test session into an empty folder (so that its training
     path always runs); the data root's cache is then seeded with it when it has none, so that the notebooks and the
     tests after this one load it instead of training it again (about 50 s on 2 cores each time). Under
-    DCGAN_REUSE_JUDGE=1 (`make floors`) the empty folder starts with the data root's file when there is one."""
+    DCGAN_REUSE_JUDGE=1 (`make floors`), and in every pytest -n worker after the one that trained it, the empty folder
+    starts with the data root's file."""
     import shutil
 
     from dcgan_utils.evaluation.metrics import mnist_classifier, mnist_classifier_path
 
     cache = tmp_path_factory.mktemp("classifiers")
     cached = mnist_classifier_path(mnist_root)  # the data root's file for this classifier version
-    if REUSE_JUDGE and cached.exists():
-        shutil.copy2(cached, cache / cached.name)
-    classifier = mnist_classifier(mnist_root, cache=cache)
-    path = next(cache.glob("*.pt"))
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, cached)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # the same in every worker of one pytest -n run
+    with one_worker_at_a_time("mnist-classifier") as stamp:  # pytest -n: one worker trains it, the others copy it
+        trained_in_this_run = run is not None and stamp.is_file() and stamp.read_text() == run
+        if (REUSE_JUDGE or trained_in_this_run) and cached.exists():
+            shutil.copy2(cached, cache / cached.name)
+        classifier = mnist_classifier(mnist_root, cache=cache)
+        path = next(cache.glob("*.pt"))
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, cached.with_suffix(".part"))
+            os.replace(cached.with_suffix(".part"), cached)  # a notebook that loads it meanwhile sees all or nothing
+        if run is not None:
+            stamp.write_text(run)
     return classifier, path
 
 

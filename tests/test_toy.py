@@ -101,7 +101,7 @@ def test_optimizer_option_picks_the_update_rule(optimizer, first_step):
 
 
 def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
-    before = torch.get_num_threads()  # the tests after this one run on the threads they had
+    before = torch.get_num_threads()  # pytest -n gives each worker fewer threads than CPUs: keep them for the next tests
     torch.set_num_threads(2)
     seen = []
     config = toy.ToyConfig(problem="1d", steps=1, snapshots=1)
