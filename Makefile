@@ -19,7 +19,7 @@ OLDEST ?= 3.10
 OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/versions/$(OLDEST).*/bin/python$(OLDEST) 2>/dev/null); do \
 	$$p -c "" 2>/dev/null && { command -v $$p || echo $$p; } && break; done)
 
-.PHONY: setup lab test course slides student browser pins floors mutation mutmut clean gpu-prepare gpu-check
+.PHONY: setup lab test course slides student browser pins floors-env floors mutation mutmut clean gpu-prepare gpu-check
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 10))" || { \
@@ -61,17 +61,18 @@ slides: $(VENV)/.installed-test  ## the lecture notebooks (01-03 and 06) as reve
 student: $(VENV)/.installed-test  ## copies of every notebook without the solution cells, in build/student/
 	$(BIN)/python -m dcgan_utils.course.student --out build/student
 
-pins:  ## constraints.txt resolves on the oldest promised Python (a dry run: nothing installed)
-	@test -n "$(OLDEST_PYTHON)" || { echo "make pins needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
-	$(OLDEST_PYTHON) -m pip install --quiet --dry-run --ignore-installed --only-binary=:all: -c constraints.txt ".[test]"
-	@echo "constraints.txt resolves on $$($(OLDEST_PYTHON) --version)"
+pins: | $(BIN)/uv  ## constraints.txt resolves on the oldest promised Python, wheels only (a resolution: nothing installed)
+	$(BIN)/uv pip compile --quiet --python-version $(OLDEST) --only-binary :all: -c constraints.txt --extra test pyproject.toml -o /dev/null
+	@echo "constraints.txt resolves on Python $(OLDEST) (what make lab's uv would install there)"
 
 FLOORS := .venv-floors
-floors: | $(BIN)/uv  ## the stated version floors (constraints-floors.txt) on the oldest Python, and the fast tests on them
+floors-env: | $(BIN)/uv  ## .venv-floors: the stated version floors (constraints-floors.txt) on the oldest Python
 	@test -n "$(OLDEST_PYTHON)" || { echo "make floors needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
 	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet --seed -p $(OLDEST_PYTHON) $(FLOORS)  # --seed: pip, setuptools (as python -m venv on 3.10; torch 2.6's compiler imports setuptools)
 	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
 	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
+
+floors: floors-env  ## the fast tests on the stated version floors (.venv-floors)
 	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest $(XDIST) -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it
 
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
