@@ -12,8 +12,9 @@ UV_EXTRA := $(if $(CPU),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy un
 INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(UV_EXTRA) -c constraints.txt -e "$(1)" || { \
 	echo "uv could not install; trying pip (slower; it reads your pip.conf)"; \
 	$(BIN)/python -m pip install --quiet $(PIP_EXTRA) -c constraints.txt -e "$(1)"; }
-JOBS ?= $(shell nproc 2>/dev/null || echo 1)  # make test's pytest processes: one per CPU (JOBS=1: one process)
-XDIST := $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist worksteal)
+# make test's pytest processes: one per CPU this process may use (TEST_JOBS=1: a single process)
+TEST_JOBS ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+XDIST := $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist worksteal)
 # The oldest Python the README promises (pyproject's requires-python): `make pins` and `make floors` run on it.
 OLDEST ?= 3.10
 OLDEST_PYTHON ?= $(shell for p in python$(OLDEST) $$(ls -d $$HOME/.pyenv/versions/$(OLDEST).*/bin/python$(OLDEST) 2>/dev/null); do \
@@ -49,7 +50,7 @@ setup: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## create .venv with everything
 lab: $(VENV)/.installed-lab $(LAB_OVERRIDES)  ## open JupyterLab on the notebooks (installs the package and JupyterLab only)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, notebooks included (smoke size), in JOBS processes
+test: $(VENV)/.installed-test $(LAB_OVERRIDES)  ## the whole test suite, notebooks included (smoke size), in TEST_JOBS processes
 	$(BIN)/python -m pytest $(XDIST)
 
 course: $(VENV)/.installed-test  ## execute every notebook into build/ (executed .ipynb), build/html/ (pages and index.html)
@@ -66,11 +67,13 @@ pins: | $(BIN)/uv  ## constraints.txt resolves on the oldest promised Python, wh
 	@echo "constraints.txt resolves on Python $(OLDEST) (what make lab's uv would install there)"
 
 FLOORS := .venv-floors
-floors-env: | $(BIN)/uv  ## .venv-floors: the stated version floors (constraints-floors.txt) on the oldest Python
-	@test -n "$(OLDEST_PYTHON)" || { echo "make floors needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
+floors-env: $(FLOORS)/.installed  ## .venv-floors: the stated version floors (constraints-floors.txt) on the oldest Python
+$(FLOORS)/.installed: constraints-floors.txt pyproject.toml | $(BIN)/uv
+	@test -n "$(OLDEST_PYTHON)" || { echo "make floors-env needs Python $(OLDEST) (set OLDEST_PYTHON=/path/to/python$(OLDEST))"; exit 1; }
 	test -x $(FLOORS)/bin/python || $(BIN)/uv venv --quiet --seed -p $(OLDEST_PYTHON) $(FLOORS)  # --seed: pip, setuptools (as python -m venv on 3.10; torch 2.6's compiler imports setuptools)
 	$(BIN)/uv pip install --quiet --python $(FLOORS)/bin/python -c constraints-floors.txt -e ".[test]"
 	$(FLOORS)/bin/python -c "import sys, torch, torchvision, numpy; print('floors:', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__)"
+	touch $@
 
 floors: floors-env  ## the fast tests on the stated version floors (.venv-floors)
 	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest $(XDIST) -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ os.environ["DCGAN_BLOCK_NETWORK"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.environ.get("PYTHONPATH")]))
 
 # `pytest -n N` (make test): the N workers share the cores instead of each running a thread per core. On 2 cores, two
-# processes of two threads took 458 ms a training step each, two of one thread 40 ms (benchmarks/threads.py, AMX Xeon).
+# processes of two threads took 458 and 471 ms a training step, two of one thread 40 and 42 (benchmarks/threads.py).
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1:
     THREADS = max(1, available_cpus() // WORKERS)
@@ -36,21 +37,23 @@ if WORKERS > 1:
 
 
 @contextlib.contextmanager
-def one_worker_at_a_time(name: str):
-    """Hold an exclusive lock on <data root>/.<name>.lock: under `pytest -n`, one worker prepares a shared file in the
-    data root (extracts MNIST, trains the classifier) while the others wait for it and then find it ready. Yields
-    <data root>/.<name>.run, where the holder may note the run (PYTEST_XDIST_TESTRUNUID) that prepared the file."""
-    root = data_root()
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no fcntl (Windows): unlocked, so two workers may both prepare the file
-        yield root / f".{name}.run"
+def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[Path | None]:
+    """Under `pytest -n`, hold an exclusive lock while preparing something the workers share (MNIST's extracted files,
+    the MNIST classifier): the others wait, then find it ready. Yields a folder of this run that every worker sees (the
+    parent of the workers' temporary folders), or None in a single process, which needs no lock."""
+    if WORKERS == 1:
+        yield None
         return
-    with open(root / f".{name}.lock", "w") as lock:
+    shared = tmp_path_factory.getbasetemp().parent  # this run's pytest-N: the workers' popen-gwK folders are inside
+    with open(shared / f"{name}.lock", "w") as lock:
+        try:
+            import fcntl
+        except ImportError:  # no fcntl (Windows): unlocked, so two workers may both prepare it
+            yield shared
+            return
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield root / f".{name}.run"
+            yield shared
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -111,13 +114,13 @@ def _need(what: str, hint: str):
 
 
 @pytest.fixture(scope="session")
-def mnist_root() -> Path:
+def mnist_root(tmp_path_factory) -> Path:
     """A data root holding the real MNIST files."""
     folder, present = dataset_status()["mnist"]
     if not present:
         _need(f"MNIST in {folder}", "set DCGAN_DATA_DIR to a folder with MNIST/raw/*.gz, or download it once with "
               "load_dataset('mnist') on a machine with a network")
-    with one_worker_at_a_time("mnist"):
+    with one_worker_at_a_time("mnist", tmp_path_factory):
         load_dataset("mnist", train=False)  # the first load extracts the four .gz files: one process writes them
     return data_root()
 
@@ -127,27 +130,29 @@ def mnist_judge(mnist_root, tmp_path_factory):
     """The MNIST classifier and its file, trained once per test session into an empty folder (so that its training
     path always runs); the data root's cache is then seeded with it when it has none, so that the notebooks and the
     tests after this one load it instead of training it again (about 50 s on 2 cores each time). Under
-    DCGAN_REUSE_JUDGE=1 (`make floors`), and in every pytest -n worker after the one that trained it, the empty folder
-    starts with the data root's file."""
+    DCGAN_REUSE_JUDGE=1 (`make floors`) the empty folder starts with the data root's file when there is one, and under
+    pytest -n with the file the first worker trained in this run."""
     import shutil
 
     from dcgan_utils.evaluation.metrics import mnist_classifier, mnist_classifier_path
 
     cache = tmp_path_factory.mktemp("classifiers")
     cached = mnist_classifier_path(mnist_root)  # the data root's file for this classifier version
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # the same in every worker of one pytest -n run
-    with one_worker_at_a_time("mnist-classifier") as stamp:  # pytest -n: one worker trains it, the others copy it
-        trained_in_this_run = run is not None and stamp.is_file() and stamp.read_text() == run
-        if (REUSE_JUDGE or trained_in_this_run) and cached.exists():
+    with one_worker_at_a_time("mnist-judge", tmp_path_factory) as shared:  # pytest -n: one worker trains it
+        trained = shared / cached.name if shared else None  # the file the first worker trained in this run
+        if REUSE_JUDGE and cached.exists():
             shutil.copy2(cached, cache / cached.name)
+        elif trained and trained.exists():
+            shutil.copy2(trained, cache / cached.name)
         classifier = mnist_classifier(mnist_root, cache=cache)
         path = next(cache.glob("*.pt"))
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, cached.with_suffix(".part"))
-            os.replace(cached.with_suffix(".part"), cached)  # a notebook that loads it meanwhile sees all or nothing
-        if run is not None:
-            stamp.write_text(run)
+        if trained and not trained.exists():
+            shutil.copy2(path, trained)
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        shutil.copy2(path, part)
+        os.replace(part, cached)  # a notebook that loads it meanwhile sees all or nothing
     return classifier, path
 
 

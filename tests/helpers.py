@@ -56,11 +56,12 @@ def small_notebook(path: Path, code: str, kernel: str = "python3", heading: str 
     return path
 
 
-NEEDS = {"00_setup": "mnist_root", "04_train_mnist": "mnist_judge", "05_train_cifar10": "cifar_data",
-         "06_stabilising_training": "mnist_judge"}  # the data (and the cached classifier) each notebook needs
+NEEDS = {"00_setup": ("mnist_root",), "04_train_mnist": ("mnist_judge",),  # the data (and the cached classifier)
+         "05_train_cifar10": ("cifar_data", "mnist_judge"),  # 05's collapse rerun: MNIST and its classifier
+         "06_stabilising_training": ("mnist_judge",)}
 
 
 def data_for(notebook: Path, request) -> None:
     """Skip (or, with DCGAN_REQUIRE_DATA=1, fail) like every other data test when the notebook's data are missing."""
-    if notebook.stem in NEEDS:
-        request.getfixturevalue(NEEDS[notebook.stem])
+    for fixture in NEEDS.get(notebook.stem, ()):
+        request.getfixturevalue(fixture)

@@ -152,8 +152,9 @@ def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_t
     xdg = tmp_path / "xdg"
     (xdg / "dcgan-course").mkdir(parents=True)
     (xdg / "dcgan-course" / "MNIST").symlink_to(mnist_root / "MNIST", target_is_directory=True)
-    cached = data_module.data_root() / "classifiers"  # the MNIST judge: mnist_judge put it there, so 04 need not train it
-    shutil.copytree(cached, xdg / "dcgan-course" / "classifiers")
+    judge = xdg / "dcgan-course" / "classifiers" / mnist_judge[1].name  # the MNIST judge, so that 04 need not train it
+    judge.parent.mkdir()
+    shutil.copy2(mnist_judge[1], judge)
     env = {k: v for k, v in os.environ.items() if k not in ("DCGAN_DATA_DIR", "DCGAN_RUNS_DIR", "DCGAN_SMOKE")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), os.environ["PYTHONPATH"]]), XDG_DATA_HOME=str(xdg))  # + the network guard
     work = tmp_path / "learner"
