@@ -1,5 +1,5 @@
 """How to share the CPU between test processes: one training step of the course's MNIST DCGAN (width 32, batch 64,
-fp32) timed alone and with a second copy beside it, at one and at two PyTorch threads per process.
+fp32, random digits) timed alone and with a second copy beside it, at one and at two PyTorch threads per process.
 
     python benchmarks/threads.py              # 60 timed steps per process, after 5 warm-up steps
 
@@ -16,19 +16,17 @@ import subprocess
 import sys
 
 STEP = """
-import sys, time, torch
+import sys, torch
 from dcgan_utils.engine.config import TrainConfig
-from dcgan_utils.engine.run_state import build_state
-from dcgan_utils.engine.training import train_step
+from dcgan_utils.engine.data import ImageData
+from dcgan_utils.engine.throughput import images_per_second
 torch.set_num_threads(int(sys.argv[1]))
-state = build_state(TrainConfig(image_size=28, channels=1, g_width=32, d_width=32, batch_size=64, precision="fp32"))
-real = torch.randn(64, 1, 28, 28)
-for _ in range(5):
-    train_step(state, real)
-start = time.perf_counter()
-for _ in range(int(sys.argv[2])):
-    train_step(state, real)
-print((time.perf_counter() - start) / int(sys.argv[2]) * 1000)
+g = torch.Generator().manual_seed(0)
+digits = ImageData(torch.randint(0, 256, (1024, 1, 28, 28), dtype=torch.uint8, generator=g),
+                   torch.randint(0, 10, (1024,), generator=g), tuple("0123456789"))
+config = TrainConfig(image_size=28, channels=1, g_width=32, d_width=32, batch_size=64, precision="fp32", device="cpu")
+rate = images_per_second(config, digits, steps=int(sys.argv[2]), warmup=5)["images_per_s"]
+print(config.batch_size / rate * 1000)
 """
 
 

@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 from dcgan_utils.engine.data import data_root, dataset_status, load_dataset
 from dcgan_utils.engine.device import available_cpus
 
@@ -28,7 +33,7 @@ os.environ["DCGAN_BLOCK_NETWORK"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.environ.get("PYTHONPATH")]))
 
 # `pytest -n N` (make test): the N workers share the cores instead of each running a thread per core. On 2 cores, two
-# processes of two threads took 458 and 471 ms a training step, two of one thread 40 and 42 (benchmarks/threads.py).
+# processes of two threads took 538 and 544 ms a training step, two of one thread 43 and 44 (benchmarks/threads.py).
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if WORKERS > 1:
     THREADS = max(1, available_cpus() // WORKERS)
@@ -46,16 +51,9 @@ def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[Path | None]:
         return
     shared = tmp_path_factory.getbasetemp().parent  # this run's pytest-N: the workers' popen-gwK folders are inside
     with open(shared / f"{name}.lock", "w") as lock:
-        try:
-            import fcntl
-        except ImportError:  # no fcntl (Windows): unlocked, so two workers may both prepare it
-            yield shared
-            return
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield shared
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        if fcntl is not None:  # Windows has none: unlocked there, so two workers may both prepare it
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield shared
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +118,9 @@ def mnist_root(tmp_path_factory) -> Path:
     if not present:
         _need(f"MNIST in {folder}", "set DCGAN_DATA_DIR to a folder with MNIST/raw/*.gz, or download it once with "
               "load_dataset('mnist') on a machine with a network")
-    with one_worker_at_a_time("mnist", tmp_path_factory):
-        load_dataset("mnist", train=False)  # the first load extracts the four .gz files: one process writes them
+    with one_worker_at_a_time("mnist", tmp_path_factory) as shared:
+        if shared:  # pytest -n: the first load extracts the four .gz files, so one worker writes them
+            load_dataset("mnist", train=False)
     return data_root()
 
 

@@ -112,5 +112,6 @@ def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
         toy.train_toy(config)
     finally:
         toy.mlp, toy.toy_discriminator = real_mlp, real_d
-        threads, _ = torch.get_num_threads(), torch.set_num_threads(before)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(before)
     assert seen == [1, 1] and threads == 2
