@@ -76,7 +76,7 @@ $(FLOORS)/.installed: constraints-floors.txt pyproject.toml | $(BIN)/uv
 	touch $@
 
 floors: floors-env  ## the fast tests on the stated version floors (.venv-floors)
-	DCGAN_REUSE_JUDGE=1 $(FLOORS)/bin/python -m pytest $(XDIST) -q -p no:cacheprovider -m "not slow and not pinned"  # the MNIST classifier make test trained, when the data root has it
+	$(FLOORS)/bin/python -m pytest $(XDIST) -q -p no:cacheprovider -m "not slow and not pinned"
 
 mutation: $(VENV)/.installed-test  ## plant each of benchmarks/mutation.py's defects in a copy; report how many the tests catch
 	$(BIN)/python benchmarks/mutation.py

@@ -34,7 +34,7 @@ from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import cpu_model
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
-from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier, mnist_classifier_path
+from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
@@ -84,7 +84,7 @@ if args.freeze:
                       f"{' '.join(f'{s:.2f}' for s in row['shares'])} |", flush=True)
     defaults = dataclasses.asdict(type(config)())
     settings = {k: v for k, v in dataclasses.asdict(config).items() if v != defaults[k] and k not in ("seed", "data_dir")}
-    header = results_header(mnist_classifier_path(), args.samples, class_coverage(classifier, real))
+    header = results_header(classifier.path, args.samples, class_coverage(classifier, real))
     header["settings"] = {**settings, "more_steps": args.freeze}
     header["real"].update(diversity_mixed=diversity(mixed), diversity_one_class=[min(one_class.values()),
                                                                                   max(one_class.values())])

@@ -30,8 +30,7 @@ from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.training import train_gan
-from dcgan_utils.evaluation.metrics import (FrechetReference, class_coverage, mnist_classifier,
-                                           mnist_classifier_path)
+from dcgan_utils.evaluation.metrics import FrechetReference, class_coverage, mnist_classifier
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--minutes", type=float, nargs="+", default=[1, 2, 5, 10, 20], help="marks, minutes of training")
@@ -44,8 +43,8 @@ parser.set_defaults(epochs=0)  # no epoch cap: the marks decide
 args = parser.parse_args()
 
 print(f"CPU: {machine_summary()}")
-classifier = mnist_classifier()  # trained once and cached, outside every budget
-judge = mnist_classifier_path()  # the file mnist_classifier() read
+classifier = mnist_classifier()  # the judge: loaded before any budget starts
+judge = classifier.path  # the file mnist_classifier() read (the package's, unless one was trained here)
 test = to_model_range(load_dataset("mnist", train=False).images)
 real = class_coverage(classifier, test)
 reference = FrechetReference(classifier, test)  # the test digits' features once, for every point

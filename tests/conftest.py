@@ -22,9 +22,6 @@ from dcgan_utils.engine.device import available_cpus
 from offline.sitecustomize import local_only_connect
 
 REQUIRE_DATA = os.environ.get("DCGAN_REQUIRE_DATA") == "1"
-# `make floors` sets it: the pinned run before it trained the MNIST classifier into the data root (its training path
-# ran there), so the floors' run loads that file instead of training it again (50-140 s on 2 cores)
-REUSE_JUDGE = os.environ.get("DCGAN_REUSE_JUDGE") == "1"
 OFFLINE = Path(__file__).with_name("offline")
 REPORT: dict[str, list[str]] = {}  # reliability summary: category -> what was tried and what happened
 
@@ -125,34 +122,12 @@ def mnist_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mnist_judge(mnist_root, tmp_path_factory):
-    """The MNIST classifier and its file, trained once per test session into an empty folder (so that its training
-    path always runs); the data root's cache is then seeded with it when it has none, so that the notebooks and the
-    tests after this one load it instead of training it again (about 50 s on 2 cores each time). Under
-    DCGAN_REUSE_JUDGE=1 (`make floors`) the empty folder starts with the data root's file when there is one, and under
-    pytest -n with the file the first worker trained in this run."""
-    import shutil
+def mnist_judge():
+    """The MNIST classifier shipped with the package and its file (its training path: test_metrics.py)."""
+    from dcgan_utils.evaluation.metrics import shipped_mnist_classifier
 
-    from dcgan_utils.evaluation.metrics import mnist_classifier, mnist_classifier_path
-
-    cache = tmp_path_factory.mktemp("classifiers")
-    cached = mnist_classifier_path(mnist_root)  # the data root's file for this classifier version
-    with one_worker_at_a_time("mnist-judge", tmp_path_factory) as shared:  # pytest -n: one worker trains it
-        trained = shared / cached.name if shared else None  # the file the first worker trained in this run
-        if REUSE_JUDGE and cached.exists():
-            shutil.copy2(cached, cache / cached.name)
-        elif trained and trained.exists():
-            shutil.copy2(trained, cache / cached.name)
-        classifier = mnist_classifier(mnist_root, cache=cache)
-        path = next(cache.glob("*.pt"))
-        if trained and not trained.exists():
-            shutil.copy2(path, trained)
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-        shutil.copy2(path, part)
-        os.replace(part, cached)  # a notebook that loads it meanwhile sees all or nothing
-    return classifier, path
+    classifier = shipped_mnist_classifier()
+    return classifier, classifier.path
 
 
 @pytest.fixture(scope="session")

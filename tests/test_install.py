@@ -138,8 +138,7 @@ def _build_wheel(out: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_the_shipped_run(tmp_path, mnist_root,
-                                                                                               mnist_judge):
+def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_the_shipped_run(tmp_path, mnist_root):
     wheel = _build_wheel(tmp_path / "dist", tmp_path)
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
@@ -152,9 +151,6 @@ def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_t
     xdg = tmp_path / "xdg"
     (xdg / "dcgan-course").mkdir(parents=True)
     (xdg / "dcgan-course" / "MNIST").symlink_to(mnist_root / "MNIST", target_is_directory=True)
-    judge = xdg / "dcgan-course" / "classifiers" / mnist_judge[1].name  # the MNIST judge, so that 04 need not train it
-    judge.parent.mkdir()
-    shutil.copy2(mnist_judge[1], judge)
     env = {k: v for k, v in os.environ.items() if k not in ("DCGAN_DATA_DIR", "DCGAN_RUNS_DIR", "DCGAN_SMOKE")}
     env.update(PYTHONPATH=os.pathsep.join([str(site), os.environ["PYTHONPATH"]]), XDG_DATA_HOME=str(xdg))  # + the network guard
     work = tmp_path / "learner"
@@ -177,3 +173,5 @@ def test_wheel_ships_the_releases_and_runs_notebook_04_outside_the_checkout_on_t
     printed = "\n".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
     assert re.search(r"^pretrained: 9,360 steps", printed, re.M), "notebook 04 did not load the shipped main run"
     assert re.search(r"^pretrained: 4,680 steps", printed, re.M), "notebook 04 did not load the shipped conditional run"
+    assert re.search(r"^MNIST classifier: .*shipped with the package", printed, re.M), "04 did not load the shipped judge"
+    assert not (xdg / "dcgan-course" / "classifiers").exists(), "notebook 04 trained a classifier of its own"

@@ -18,26 +18,81 @@ from helpers import tiny_data
 
 @pytest.fixture(scope="module")
 def mnist_eval(mnist_root, mnist_judge):
-    """The classifier conftest's mnist_judge trained into an empty folder, its file, and the real test digits."""
+    """The MNIST classifier shipped with the package, its file, and the real test digits."""
     classifier, path = mnist_judge
     test = load_dataset("mnist", mnist_root, train=False)
     return classifier, to_model_range(test.images), test.labels, path
 
 
-def test_classifier_is_accurate_then_loaded_from_its_versioned_cache(mnist_eval, mnist_root, monkeypatch):
-    classifier, images, labels, path = mnist_eval
-    assert path.name == f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"  # the default two-epoch classifier
-    assert metrics.mnist_classifier_path(mnist_root, cache=path.parent) == path  # the file benchmarks hash as their judge
-    saved = load_checkpoint(path)
-    assert saved["test_accuracy"] > 0.97 and saved["version"] == metrics.CLASSIFIER_VERSION
+def _accuracy(classifier, images, labels) -> float:
     with torch.no_grad():
-        assert classifier(images[:2000]).argmax(1).eq(labels[:2000]).float().mean() > 0.97
+        return classifier(images).argmax(1).eq(labels).float().mean().item()
 
-    def no_training(*args, **kwargs):
-        raise AssertionError("trained again although the cache holds this version")
-    monkeypatch.setattr(metrics, "_train_classifier", no_training)
-    again = mnist_classifier(mnist_root, cache=path.parent)
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), classifier.state_dict().values()))
+
+def _never(what: str):
+    def fail(*args, **kwargs):
+        raise AssertionError(what)
+    return fail
+
+
+def test_the_shipped_classifier_is_accurate_and_needs_neither_data_nor_training(mnist_eval, tmp_path, monkeypatch):
+    classifier, images, labels, path = mnist_eval
+    assert classifier.shipped and path == metrics.SHIPPED_MNIST_CLASSIFIER
+    assert path.name == f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"  # the default two-epoch recipe, this version
+    saved = load_checkpoint(path)
+    assert saved["version"] == metrics.CLASSIFIER_VERSION and saved["test_accuracy"] > 0.97
+    assert _accuracy(classifier, images[:2000], labels[:2000]) > 0.97  # measured here, not read from the file
+
+    # a learner's first call: an empty data root, nothing to load or train from
+    monkeypatch.setattr(metrics, "load_dataset", _never("loaded MNIST although the package ships the classifier"))
+    monkeypatch.setattr(metrics, "_train_classifier", _never("trained although the package ships the classifier"))
+    first = mnist_classifier(tmp_path / "empty")
+    assert first.shipped and first.path == path
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), classifier.state_dict().values()))
+
+
+@pytest.mark.parametrize("damage", ["changed", "missing"])
+def test_a_damaged_or_missing_shipped_classifier_is_refused_with_what_to_do(tmp_path, monkeypatch, damage):
+    copy = tmp_path / metrics.SHIPPED_MNIST_CLASSIFIER.name
+    if damage == "changed":
+        data = bytearray(metrics.SHIPPED_MNIST_CLASSIFIER.read_bytes())
+        data[-100] ^= 1  # one bit of one weight
+        copy.write_bytes(bytes(data))
+    monkeypatch.setattr(metrics, "SHIPPED_MNIST_CLASSIFIER", copy)
+    with pytest.raises(metrics.ClassifierError, match="damaged or replaced" if damage == "changed" else "missing") as e:
+        mnist_classifier(tmp_path / "empty")
+    assert "mnist_classifier(retrain=True)" in str(e.value) and "reinstall" in str(e.value)
+
+
+def test_a_classifier_trained_here_is_cached_with_its_version_and_preferred_to_the_shipped_one(
+        mnist_root, tmp_path, monkeypatch):
+    """The training path, on the first 4,096 training digits (64 steps) so that it runs in seconds."""
+    real_load = load_dataset
+
+    def first_digits(name, root=None, train=True, **kwargs):  # from the real data, whichever root is asked for
+        data = real_load(name, mnist_root, train=train, **kwargs)
+        n = 4096 if train else 2000
+        return ImageData(data.images[:n], data.labels[:n], data.classes)
+
+    monkeypatch.setattr(metrics, "load_dataset", first_digits)
+    cache = tmp_path / "data" / "classifiers"
+    trained = mnist_classifier(mnist_root, cache=cache, progress=False)
+    path = cache / f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"
+    assert trained.path == path and not trained.shipped and trained.train_seconds > 0
+    saved = load_checkpoint(path)
+    assert saved["version"] == metrics.CLASSIFIER_VERSION and saved["test_accuracy"] == trained.test_accuracy
+    assert saved["machine"] == trained.trained_on and "torch" in saved["machine"]
+    test = real_load("mnist", mnist_root, train=False)
+    held_out = _accuracy(trained, to_model_range(test.images[2000:4000]), test.labels[2000:4000])
+    assert held_out > 0.85 and abs(held_out - trained.test_accuracy) < 0.05  # it learned, and says how well
+
+    monkeypatch.setattr(metrics, "_train_classifier", _never("trained again although the cache holds this version"))
+    for again in (mnist_classifier(mnist_root, cache=cache), mnist_classifier(tmp_path / "data")):  # the data root's
+        assert again.path == path and not again.shipped
+        assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), trained.state_dict().values()))
+    retrained = []
+    monkeypatch.setattr(metrics, "_train_classifier", lambda model, *a, **k: retrained.append(model) or model)
+    assert mnist_classifier(tmp_path / "data", retrain=True) is retrained[0]
 
 
 def test_a_cached_classifier_of_another_version_is_trained_again(mnist_root, tmp_path, monkeypatch):

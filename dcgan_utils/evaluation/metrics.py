@@ -1,5 +1,6 @@
-"""Measuring samples with a classifier trained here: class coverage, per-class accuracy, Frechet distance in its
-features, nearest training neighbours (Inception FID/KID: inception.py)."""
+"""Measuring samples with a small classifier: class coverage, per-class accuracy, Frechet distance in its features,
+nearest training neighbours (Inception FID/KID: inception.py). The MNIST one (the course's judge) ships with the
+package; the CIFAR-10 one is trained here on first use and cached."""
 
 from __future__ import annotations
 
@@ -13,12 +14,20 @@ from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from tqdm.auto import tqdm
 
-from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint
+from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
 from dcgan_utils.engine.data import ImageData, data_root, load_dataset, to_model_range
-from dcgan_utils.engine.device import seed_everything
+from dcgan_utils.engine.device import machine_summary, seed_everything
+from dcgan_utils.engine.runs import PRETRAINED
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the classifier gives its class >= 0.9
 CLASSIFIER_VERSION = 2  # in each cached classifier's name and file: bump it when the model or its training changes
+# The MNIST judge shipped in dcgan_utils/pretrained/ (mnist_classifier()'s recipe, 2 epochs, retrained for a new version)
+SHIPPED_MNIST_CLASSIFIER = PRETRAINED / f"mnist_cnn_2ep_v{CLASSIFIER_VERSION}.pt"
+SHIPPED_MNIST_CLASSIFIER_SHA256 = "68bdd5c239629a2a7ebe8528aa0e027ee700fe2b4fff63eb0df1b80448d8e6b8"  # a file that does not match is refused
+
+
+class ClassifierError(ValueError):
+    """The shipped classifier file is missing, damaged or replaced."""
 
 
 class ImageClassifier(nn.Module):
@@ -62,24 +71,40 @@ class FeatureExtractor(nn.Module):
 
 def mnist_classifier_path(root: str | os.PathLike | None = None, epochs: int = 2,
                           cache: str | os.PathLike | None = None) -> Path:
-    """The file mnist_classifier() caches its weights in (benchmarks record its sha256 as their judge's identity)."""
+    """The file mnist_classifier() trains into and looks in first (default <data root>/classifiers/)."""
     return Path(cache or data_root(root) / "classifiers") / f"mnist_cnn_{epochs}ep_v{CLASSIFIER_VERSION}.pt"
 
 
 def mnist_classifier(root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                      epochs: int = 2, retrain: bool = False, cache: str | os.PathLike | None = None,
                      progress: bool = True) -> ImageClassifier:
-    """The course's MNIST classifier: loaded from the cache folder (default <data root>/classifiers/) if trained there
-    before with this version of the recipe, else trained now (with a progress bar) and saved there.
+    """The course's MNIST classifier: one trained here before with this version of the recipe (in the cache folder,
+    default <data root>/classifiers/, e.g. by retrain=True) when there is one; else, for the default two epochs and
+    no cache folder given, the one shipped with the package (shipped_mnist_classifier()); else trained now (with a
+    progress bar) and saved in the cache folder.
 
-    `.train_seconds` says how long its training took, on the machine that trained it (None for older files)."""
+    `.path` is the file its weights came from (benchmarks record its sha256 as their judge's identity), `.shipped`
+    whether that is the package's, `.train_seconds` how long its training took on the machine that trained it."""
     path = mnist_classifier_path(root, epochs, cache)
     if not retrain and (cached := _load_classifier(ImageClassifier(1, 28), path, device)) is not None:
         return cached
+    if not retrain and epochs == 2 and cache is None:
+        return shipped_mnist_classifier(device)
     seed_everything(0)
     train = load_dataset("mnist", root, device=device)
     test = load_dataset("mnist", root, train=False, device=device)
     return _train_classifier(ImageClassifier(1, 28), train, test, epochs, path, device, flip=False, progress=progress)
+
+
+def shipped_mnist_classifier(device: str | torch.device = "cpu") -> ImageClassifier:
+    """The MNIST classifier shipped in the package (no data, no training), after checking the file's sha256."""
+    path = SHIPPED_MNIST_CLASSIFIER
+    if not path.is_file() or sha256(path) != SHIPPED_MNIST_CLASSIFIER_SHA256:
+        raise ClassifierError(
+            f"the package's MNIST classifier {path} is {'damaged or replaced' if path.is_file() else 'missing'}: "
+            "reinstall dcgan_utils, or train one on this machine with mnist_classifier(retrain=True) (about a minute "
+            "on a CPU; it is cached in the data root and used from then on)")
+    return _load_classifier(ImageClassifier(1, 28), path, device)
 
 
 def image_classifier(train: ImageData, test: ImageData, name: str, root: str | os.PathLike | None = None,
@@ -111,6 +136,8 @@ def _load_classifier(model: ImageClassifier, path: Path, device) -> ImageClassif
     model.load_state_dict(saved["model"])
     model.test_accuracy = saved["test_accuracy"]
     model.train_seconds = saved.get("train_seconds")
+    model.trained_on = saved.get("machine")  # None for files written before it was recorded
+    model.path, model.shipped = path, path == SHIPPED_MNIST_CLASSIFIER
     return model.to(device).eval()
 
 
@@ -138,8 +165,9 @@ def _train_classifier(model: ImageClassifier, train: ImageData, test: ImageData,
     predicted = classify(model, to_model_range(test.images).split(1000))[1]
     model.test_accuracy = predicted.eq(test.labels.cpu()).float().mean().item()
     model.train_seconds = time.perf_counter() - start
+    model.trained_on, model.path, model.shipped = machine_summary(), Path(path), False
     save_checkpoint({"model": model.state_dict(), "test_accuracy": model.test_accuracy, "version": CLASSIFIER_VERSION,
-                     "train_seconds": model.train_seconds}, path)
+                     "train_seconds": model.train_seconds, "machine": model.trained_on}, path)
     return model
 
 
