@@ -20,6 +20,7 @@ from dcgan_utils.engine.device import machine_summary, seed_everything
 from dcgan_utils.engine.runs import PRETRAINED
 
 CONFIDENT = 0.9  # a sample counts as a clear digit when the classifier gives its class >= 0.9
+EVAL_BATCH = 128  # images per classifier pass when measuring: 1,000 spill a CPU's caches (benchmarks/eval_batch.py)
 CLASSIFIER_VERSION = 2  # in each cached classifier's name and file: bump it when the model or its training changes
 # The MNIST judge shipped in dcgan_utils/pretrained/ (mnist_classifier()'s recipe, 2 epochs, retrained for a new version)
 SHIPPED_MNIST_CLASSIFIER = PRETRAINED / f"mnist_cnn_2ep_v{CLASSIFIER_VERSION}.pt"
@@ -162,7 +163,7 @@ def _train_classifier(model: ImageClassifier, train: ImageData, test: ImageData,
             bar.update(1)
     bar.close()
     model.eval()
-    predicted = classify(model, to_model_range(test.images).split(1000))[1]
+    predicted = classify(model, to_model_range(test.images).split(EVAL_BATCH))[1]
     model.test_accuracy = predicted.eq(test.labels.cpu()).float().mean().item()
     model.train_seconds = time.perf_counter() - start
     model.trained_on, model.path, model.shipped = machine_summary(), Path(path), False
@@ -181,7 +182,7 @@ def classify(model: ImageClassifier, batches) -> tuple[torch.Tensor, torch.Tenso
 
 def class_coverage(model: ImageClassifier, images: torch.Tensor, threshold: float = CONFIDENT) -> dict:
     """The mode-collapse meter: share of samples per class, and share classified with confidence >= threshold."""
-    confidence, label = classify(model, images.split(1000))
+    confidence, label = classify(model, images.split(EVAL_BATCH))
     shares = torch.bincount(label, minlength=10).float() / len(label)
     return {"confident": (confidence >= threshold).float().mean().item(), "class_shares": shares.tolist(),
             "min_class_share": shares.min().item(), "classes_seen": int((shares > 0).sum())}
@@ -190,7 +191,7 @@ def class_coverage(model: ImageClassifier, images: torch.Tensor, threshold: floa
 def class_accuracy(model: ImageClassifier, images: torch.Tensor, requested: torch.Tensor,
                    threshold: float = CONFIDENT) -> dict:
     """For a conditional G: per requested class, the share of its images the classifier puts in that class."""
-    confidence, label = classify(model, images.split(1000))
+    confidence, label = classify(model, images.split(EVAL_BATCH))
     requested = requested.cpu()
     right = label.eq(requested)
     per_class = [right[requested == k].float().mean().item() for k in requested.unique().tolist()]
@@ -231,12 +232,12 @@ class FrechetReference:
         self._fid = FrechetInceptionDistance(feature=FeatureExtractor(model), normalize=True,
                                              reset_real_features=False,  # reset() keeps the real statistics
                                              input_img_size=(model.channels, model.side, model.side)).to(real.device)
-        for batch in real.split(1000):
+        for batch in real.split(EVAL_BATCH):
             self._fid.update(batch, real=True)
 
     def distance(self, fake: torch.Tensor) -> float:
         """Frechet distance (torchmetrics) between the real images and `fake`, images in [-1, 1]."""
         self._fid.reset()
-        for batch in fake.split(1000):
+        for batch in fake.split(EVAL_BATCH):
             self._fid.update(batch.to(self.images.device), real=False)
         return self._fid.compute().item()

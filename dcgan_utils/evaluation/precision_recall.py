@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch_fidelity.metric_prc import prc_features_to_metric
 
-from dcgan_utils.evaluation.metrics import ImageClassifier
+from dcgan_utils.evaluation.metrics import EVAL_BATCH, ImageClassifier
 
 
 def precision_recall_of_features(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
@@ -35,5 +35,5 @@ def precision_recall(model: ImageClassifier, real: torch.Tensor, fake: torch.Ten
     """Precision and recall of generated images against real ones (both in [-1, 1]) in the classifier's 128
     features. Use as many real as generated images: each manifold's balls shrink as its set grows."""
     model.eval()
-    features = [torch.cat([model.features(batch) for batch in images.split(1000)]) for images in (real, fake)]
+    features = [torch.cat([model.features(batch) for batch in images.split(EVAL_BATCH)]) for images in (real, fake)]
     return precision_recall_of_features(*features, k=k)
