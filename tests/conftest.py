@@ -40,8 +40,8 @@ if WORKERS > 1:
 
 @contextlib.contextmanager
 def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[Path | None]:
-    """Under `pytest -n`, hold an exclusive lock while preparing something the workers share (MNIST's extracted files,
-    the MNIST classifier): the others wait, then find it ready. Yields a folder of this run that every worker sees (the
+    """Under `pytest -n`, hold an exclusive lock while preparing something the workers share (MNIST's extracted
+    files): the others wait, then find it ready. Yields a folder of this run that every worker sees (the
     parent of the workers' temporary folders), or None in a single process, which needs no lock."""
     if WORKERS == 1:
         yield None

@@ -15,7 +15,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from tqdm.auto import tqdm
 
 from dcgan_utils.engine.checkpoint import load_checkpoint, save_checkpoint, sha256
-from dcgan_utils.engine.data import ImageData, data_root, load_dataset, to_model_range
+from dcgan_utils.engine.data import ImageData, data_root, in_checkout, load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary, seed_everything
 from dcgan_utils.engine.runs import PRETRAINED
 
@@ -79,15 +79,18 @@ def mnist_classifier_path(root: str | os.PathLike | None = None, epochs: int = 2
 def mnist_classifier(root: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                      epochs: int = 2, retrain: bool = False, cache: str | os.PathLike | None = None,
                      progress: bool = True) -> ImageClassifier:
-    """The course's MNIST classifier: one trained here before with this version of the recipe (in the cache folder,
-    default <data root>/classifiers/, e.g. by retrain=True) when there is one; else, for the default two epochs and
-    no cache folder given, the one shipped with the package (shipped_mnist_classifier()); else trained now (with a
-    progress bar) and saved in the cache folder.
+    """The course's MNIST classifier: one trained here with this version of the recipe (in the cache folder, default
+    <data root>/classifiers/, e.g. by retrain=True) when there is one; else, for the default two epochs and no cache
+    folder given, the one shipped with the package (shipped_mnist_classifier()); else trained now (with a progress
+    bar; MNIST is loaded, or downloaded) and saved in the cache folder. In the data root, only a file that records the
+    machine that trained it counts: files of the first-run training before the package shipped its own do not, so
+    they give way to the shipped one. Delete your file to go back to the shipped classifier.
 
     `.path` is the file its weights came from (benchmarks record its sha256 as their judge's identity), `.shipped`
     whether that is the package's, `.train_seconds` how long its training took on the machine that trained it."""
     path = mnist_classifier_path(root, epochs, cache)
-    if not retrain and (cached := _load_classifier(ImageClassifier(1, 28), path, device)) is not None:
+    cached = None if retrain else _load_classifier(ImageClassifier(1, 28), path, device)
+    if cached is not None and (cache is not None or cached.trained_on is not None):
         return cached
     if not retrain and epochs == 2 and cache is None:
         return shipped_mnist_classifier(device)
@@ -103,8 +106,9 @@ def shipped_mnist_classifier(device: str | torch.device = "cpu") -> ImageClassif
     if not path.is_file() or sha256(path) != SHIPPED_MNIST_CLASSIFIER_SHA256:
         raise ClassifierError(
             f"the package's MNIST classifier {path} is {'damaged or replaced' if path.is_file() else 'missing'}: "
-            "reinstall dcgan_utils, or train one on this machine with mnist_classifier(retrain=True) (about a minute "
-            "on a CPU; it is cached in the data root and used from then on)")
+            + ("restore it with `git checkout -- dcgan_utils/pretrained`" if in_checkout() else "reinstall dcgan_utils")
+            + ", or train one on this machine with mnist_classifier(retrain=True) (about a minute on a CPU, with MNIST "
+            "in the data root or a network; it is cached in the data root and used from then on)")
     return _load_classifier(ImageClassifier(1, 28), path, device)
 
 
