@@ -39,18 +39,17 @@ if WORKERS > 1:
 
 
 @contextlib.contextmanager
-def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[Path | None]:
+def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[bool]:
     """Under `pytest -n`, hold an exclusive lock while preparing something the workers share (MNIST's extracted
-    files): the others wait, then find it ready. Yields a folder of this run that every worker sees (the
-    parent of the workers' temporary folders), or None in a single process, which needs no lock."""
+    files): the others wait, then find it ready. Yields True there, False in a single process, which needs no lock."""
     if WORKERS == 1:
-        yield None
+        yield False
         return
     shared = tmp_path_factory.getbasetemp().parent  # this run's pytest-N: the workers' popen-gwK folders are inside
     with open(shared / f"{name}.lock", "w") as lock:
         if fcntl is not None:  # Windows has none: unlocked there, so two workers may both prepare it
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield shared
+        yield True
 
 
 @pytest.fixture(autouse=True)
@@ -60,13 +59,14 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def keep_the_workers_threads():
-    """Under pytest -n, give the worker its share of threads back after each test: one test that leaves two threads
-    set makes two workers oversubscribe 2 cores (a 5-second test took 81 s in a run where test_toy did so; under 13 s
-    once it gave them back)."""
+def keep_the_threads():
+    """Give the process the PyTorch thread count it had before each test: a test that sets it (test_toy sets 2)
+    would leave it to every later test; under pytest -n two workers then oversubscribe 2 cores (a 5-second test took
+    81 s in a run where test_toy did so; under 13 s once it gave them back)."""
+    threads = torch.get_num_threads()
     yield
-    if WORKERS > 1 and torch.get_num_threads() != THREADS:
-        torch.set_num_threads(THREADS)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -115,19 +115,18 @@ def mnist_root(tmp_path_factory) -> Path:
     if not present:
         _need(f"MNIST in {folder}", "set DCGAN_DATA_DIR to a folder with MNIST/raw/*.gz, or download it once with "
               "load_dataset('mnist') on a machine with a network")
-    with one_worker_at_a_time("mnist", tmp_path_factory) as shared:
-        if shared:  # pytest -n: the first load extracts the four .gz files, so one worker writes them
+    with one_worker_at_a_time("mnist", tmp_path_factory) as workers:
+        if workers:  # pytest -n: the first load extracts the four .gz files, so one worker writes them
             load_dataset("mnist", train=False)
     return data_root()
 
 
 @pytest.fixture(scope="session")
 def mnist_judge():
-    """The MNIST classifier shipped with the package and its file (its training path: test_metrics.py)."""
+    """The MNIST classifier shipped with the package; `.path` is its file (its training path: test_metrics.py)."""
     from dcgan_utils.evaluation.metrics import shipped_mnist_classifier
 
-    classifier = shipped_mnist_classifier()
-    return classifier, classifier.path
+    return shipped_mnist_classifier()
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,8 @@ from helpers import tiny_data
 @pytest.fixture(scope="module")
 def mnist_eval(mnist_root, mnist_judge):
     """The MNIST classifier shipped with the package, its file, and the real test digits."""
-    classifier, path = mnist_judge
     test = load_dataset("mnist", mnist_root, train=False)
-    return classifier, to_model_range(test.images), test.labels, path
+    return mnist_judge, to_model_range(test.images), test.labels, mnist_judge.path
 
 
 def _accuracy(classifier, images, labels) -> float:

@@ -110,7 +110,7 @@ def test_a_shipped_run_ends_with_the_grid_its_final_weights_draw(key):
 def test_the_shipped_generators_draw_recognisable_digits(key, mnist_judge):
     config = TrainConfig.from_dict({**SHIPPED[key]["config"], "device": "cpu"})
     state = load_run(config, find_pretrained(config))
-    classifier, _ = mnist_judge
+    classifier = mnist_judge
     z = torch.randn(2000, config.latent_dim, generator=torch.Generator().manual_seed(5))
     if config.num_classes:
         requested = torch.arange(2000) % config.num_classes

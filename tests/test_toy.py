@@ -101,8 +101,7 @@ def test_optimizer_option_picks_the_update_rule(optimizer, first_step):
 
 
 def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
-    before = torch.get_num_threads()  # pytest -n gives each worker fewer threads than CPUs: keep them for the next tests
-    torch.set_num_threads(2)
+    torch.set_num_threads(2)  # conftest's keep_the_threads gives the process its own count back after the test
     seen = []
     config = toy.ToyConfig(problem="1d", steps=1, snapshots=1)
     real_mlp, real_d = toy.mlp, toy.toy_discriminator
@@ -112,6 +111,4 @@ def test_toy_training_runs_on_one_thread_and_gives_the_threads_back():
         toy.train_toy(config)
     finally:
         toy.mlp, toy.toy_discriminator = real_mlp, real_d
-        threads = torch.get_num_threads()
-        torch.set_num_threads(before)
-    assert seen == [1, 1] and threads == 2
+    assert seen == [1, 1] and torch.get_num_threads() == 2
