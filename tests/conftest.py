@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,17 +41,15 @@ if WORKERS > 1:
 
 
 @contextlib.contextmanager
-def one_worker_at_a_time(name: str, tmp_path_factory) -> Iterator[bool]:
-    """Under `pytest -n`, hold an exclusive lock while preparing something the workers share (MNIST's extracted
-    files): the others wait, then find it ready. Yields True there, False in a single process, which needs no lock."""
-    if WORKERS == 1:
-        yield False
-        return
-    shared = tmp_path_factory.getbasetemp().parent  # this run's pytest-N: the workers' popen-gwK folders are inside
-    with open(shared / f"{name}.lock", "w") as lock:
-        if fcntl is not None:  # Windows has none: unlocked there, so two workers may both prepare it
+def exclusive(name: str, folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock, named after `folder`, while preparing something that processes share (MNIST's
+    extracted files in the data root): make test's workers, and in CI make floors' workers beside them. The others
+    wait, then find it ready. Without fcntl (Windows) nothing is locked, so two processes may both prepare it."""
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"dcgan-{name}-{key}.lock", "w") as lock:
+        if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield True
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -109,15 +109,14 @@ def _need(what: str, hint: str):
 
 
 @pytest.fixture(scope="session")
-def mnist_root(tmp_path_factory) -> Path:
+def mnist_root() -> Path:
     """A data root holding the real MNIST files."""
     folder, present = dataset_status()["mnist"]
     if not present:
         _need(f"MNIST in {folder}", "set DCGAN_DATA_DIR to a folder with MNIST/raw/*.gz, or download it once with "
               "load_dataset('mnist') on a machine with a network")
-    with one_worker_at_a_time("mnist", tmp_path_factory) as workers:
-        if workers:  # pytest -n: the first load extracts the four .gz files, so one worker writes them
-            load_dataset("mnist", train=False)
+    with exclusive("mnist", folder):  # the first load extracts the four .gz files: one process writes them
+        load_dataset("mnist", train=False)
     return data_root()
 
 
