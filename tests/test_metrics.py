@@ -204,9 +204,10 @@ def test_nearest_neighbours_match_a_brute_force_search(chunk):
 
 @pytest.mark.slow  # trains a classifier on the 10,000-image subset (30-40 s on 2 cores): not in `make floors`
 def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_path):
-    train = load_dataset("folder", cifar_subset)
+    whole = load_dataset("folder", cifar_subset)  # loaded in a seeded shuffle: half of it holds about 500 per class
+    train = ImageData(whole.images[:5000], whole.labels[:5000], whole.classes)
     test = load_dataset("folder", cifar_subset.parent / "test")
-    model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
+    model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)  # 45% at one thread (51% on all 10,000)
     assert model.test_accuracy > 0.35  # chance is 10%
     (cached,) = (tmp_path / "classifiers").glob("cifar10_3x32px_*img_2ep_v2.pt")
     again = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)
