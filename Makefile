@@ -7,11 +7,11 @@ CPU ?=  # CPU=1: PyTorch's CPU-only wheels (about 1 GB instead of the CUDA build
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 PIP_EXTRA := $(if $(CPU),--extra-index-url $(TORCH_CPU_INDEX))
 UV_EXTRA := $(if $(CPU),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy unsafe-best-match)
-# uv installs the environment (in CI on the 2-core AMX Xeon: 20 s for the 6 GB of CUDA builds, where pip took 74 s);
-# it reads no pip.conf, so where a pip mirror or proxy is configured and uv fails, pip does the same install.
-# --compile-bytecode, as pip does: without it each process compiles every module it imports from source, every time
-# where bytecode is not written (PYTHONDONTWRITEBYTECODE=1, read-only environments): `import torchmetrics` took 10.0 s
-# instead of 4.2 s on the 2-core Xeon, in every test process, kernel and CLI run
+# uv installs the environment (in CI on the 2-core AMX Xeon: 38 s for the 6 GB of CUDA builds with their bytecode,
+# where pip took 74 s); it reads no pip.conf, so where a pip mirror or proxy is configured and uv fails, pip does the
+# same install. --compile-bytecode, as pip does: without it each process compiles every installed package's module it
+# imports from source, every time where bytecode is not written (PYTHONDONTWRITEBYTECODE=1, read-only environments):
+# `import torchmetrics` took 10.0 s instead of 4.2 s on the 2-core Xeon, in every test process, kernel and CLI run
 UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode
 INSTALL = $(UV_INSTALL) --python $(BIN)/python $(UV_EXTRA) -c constraints.txt -e "$(1)" || { \
 	echo "uv could not install; trying pip (slower; it reads your pip.conf)"; \

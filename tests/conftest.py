@@ -42,11 +42,13 @@ if WORKERS > 1:
 
 @contextlib.contextmanager
 def exclusive(name: str, folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock, named after `folder`, while preparing something that processes share (MNIST's
-    extracted files in the data root): make test's workers, and in CI make floors' workers beside them. The others
-    wait, then find it ready. Without fcntl (Windows) nothing is locked, so two processes may both prepare it."""
+    """Hold an exclusive lock while preparing something in `folder` that processes share (MNIST's extracted files in
+    the data root): make test's workers, or any other test run on the same folder. The others wait, then find it
+    ready. The lock file, in the temp folder, is named after `name`, the user and the folder's path. Without fcntl
+    (Windows) nothing is locked, so two processes may both prepare it."""
     key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"dcgan-{name}-{key}.lock", "w") as lock:
+    user = getattr(os, "getuid", lambda: "")()  # another user's lock file would not open for writing
+    with open(Path(tempfile.gettempdir()) / f"dcgan-{name}-{user}-{key}.lock", "w") as lock:
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         yield

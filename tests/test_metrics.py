@@ -202,7 +202,7 @@ def test_nearest_neighbours_match_a_brute_force_search(chunk):
     assert index[:3].tolist() == [48, 0, 21] and dist[:3].max() < 1e-3
 
 
-@pytest.mark.slow  # trains a classifier on the 10,000-image subset (30-40 s on 2 cores): not in `make floors`
+@pytest.mark.slow  # trains a classifier on 5,000 images of the subset (8 s at one thread): not in `make floors`
 def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_path):
     whole = load_dataset("folder", cifar_subset)  # loaded in a seeded shuffle: half of it holds about 500 per class
     train = ImageData(whole.images[:5000], whole.labels[:5000], whole.classes)
