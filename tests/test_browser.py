@@ -127,16 +127,23 @@ POPUPS = """() => [...document.querySelectorAll('.jp-Dialog, .Toastify__toast')]
 OUTPUT_TEXT = "() => [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.innerText)"
 
 
+# The cells of the open notebook whose outputs hold a figure or a widget (whose figure is drawn once it runs)
+FIGURE_CELLS = """() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap((c, i) =>
+    c.model.type === 'code' && c.model.outputs.toJSON().some(o => Object.keys(o.data || {}).some(k =>
+        k.startsWith('image/') || k === 'application/vnd.jupyter.widget-view+json')) ? [i] : [])"""
+
+
 def _screenshots(page, folder: Path, cells=None) -> int:
     """Every figure into folder/NN.png; each must have loaded (a broken image has no natural width).
 
-    cells: a JupyterLab notebook's cell count. JupyterLab renders only the cells near the screen, so each cell is
-    scrolled to in turn and its figures captured there; a page without it (HTML) holds every figure at once.
+    cells: the indices of a JupyterLab notebook's cells to look in (FIGURE_CELLS). JupyterLab renders only the cells
+    near the screen, so each is scrolled to in turn and its figures captured there; a page without it (HTML) holds
+    every figure at once.
     """
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     count = 0
-    for cell in range(cells) if cells is not None else [None]:
+    for cell in cells if cells is not None else [None]:
         if cell is not None:
             page.evaluate("async i => { const nb = window.jupyterapp.shell.currentWidget.content;"
                           " await nb.scrollToItem(i, 'start'); }", cell)
@@ -185,17 +192,17 @@ def test_a_learner_opens_the_notebook_in_jupyterlab_runs_all_cells_and_moves_eve
     assert not opened["dirty"], "marked modified at opening: compare its metadata with what JupyterLab writes"
     stale = [t[:120] for t in page.evaluate(OUTPUT_TEXT) if RAW.search(t)]
     assert not stale, f"saved outputs show raw widget text, a test marker or a half-drawn progress bar: {stale}"
-    cells = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length")
     saved = nbformat.read(root / notebook.name, as_version=4).cells
     shown = sum(1 for c in saved if not c.metadata.get("jupyter", {}).get("outputs_hidden")
                 for o in c.get("outputs", []) if any(k.startswith("image/") for k in o.get("data", {})))
-    assert _screenshots(page, SHOTS / notebook.stem / "saved", cells) == shown, "a saved figure was not shown"
+    assert _screenshots(page, SHOTS / notebook.stem / "saved", page.evaluate(FIGURE_CELLS)) == shown, \
+        "a saved figure was not shown"
 
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(DONE, timeout=900_000, polling=1000)
     state = page.evaluate(STATE)
     assert not state["errors"], f"cells raised: {state['errors']}"
-    figures = _screenshots(page, SHOTS / notebook.stem / "run", cells)
+    figures = _screenshots(page, SHOTS / notebook.stem / "run", page.evaluate(FIGURE_CELLS))
     areas = page.locator(".jp-OutputArea-output", has=page.locator(".widget-slider"))
     moved = [_slider_redraws(page, areas.nth(i)) for i in range(areas.count())]
     assert not page.evaluate(STATE)["errors"], "a widget raised"
