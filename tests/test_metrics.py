@@ -18,9 +18,9 @@ from helpers import tiny_data
 
 @pytest.fixture(scope="module")
 def mnist_eval(mnist_root, mnist_judge):
-    """The MNIST classifier shipped with the package, its file, and the real test digits."""
+    """The MNIST classifier shipped with the package (`.path`: its file) and the real test digits."""
     test = load_dataset("mnist", mnist_root, train=False)
-    return mnist_judge, to_model_range(test.images), test.labels, mnist_judge.path
+    return mnist_judge, to_model_range(test.images), test.labels
 
 
 def _accuracy(classifier, images, labels) -> float:
@@ -35,7 +35,8 @@ def _never(what: str):
 
 
 def test_the_shipped_classifier_is_accurate_on_real_digits(mnist_eval):
-    classifier, images, labels, path = mnist_eval
+    classifier, images, labels = mnist_eval
+    path = classifier.path
     assert classifier.shipped and path == metrics.SHIPPED_MNIST_CLASSIFIER
     assert path.name == f"mnist_cnn_2ep_v{metrics.CLASSIFIER_VERSION}.pt"  # the default two-epoch recipe, this version
     saved = load_checkpoint(path)
@@ -115,7 +116,7 @@ def test_a_cached_classifier_of_another_version_is_trained_again(mnist_root, tmp
 
 
 def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
-    classifier, images, labels, _ = mnist_eval
+    classifier, images, labels = mnist_eval
     real = class_coverage(classifier, images)
     assert real["confident"] > 0.9 and real["min_class_share"] > 0.08 and real["classes_seen"] == 10
     assert abs(sum(real["class_shares"]) - 1) < 1e-5
@@ -126,7 +127,7 @@ def test_coverage_of_real_digits_and_of_a_collapsed_generator(mnist_eval):
 
 
 def test_frechet_distance_small_between_real_sets_large_for_collapse_and_noise(mnist_eval):
-    classifier, images, labels, _ = mnist_eval
+    classifier, images, labels = mnist_eval
     half = FrechetReference(classifier, images[0::2])
     same = half.distance(images[1::2])  # interleaved halves of the test set
     threes = half.distance(images[labels == 3])
@@ -147,7 +148,7 @@ def _frechet_by_formula(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_a_frechet_reference_computes_the_real_features_once_and_gives_the_formulas_distance_to_each_set(
         mnist_eval, monkeypatch):
-    classifier, images, labels, _ = mnist_eval
+    classifier, images, labels = mnist_eval
     real = images[0::2]
     sets = {"the other half": images[1::2], "threes": images[labels == 3],
             "noise": torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1}
@@ -167,7 +168,7 @@ def test_a_frechet_reference_computes_the_real_features_once_and_gives_the_formu
 
 
 def test_frechet_distance_of_64x64_images_against_real_images_of_the_same_size(mnist_eval, mnist_root):
-    classifier, images, _, _ = mnist_eval
+    classifier, images, _ = mnist_eval
     big = to_model_range(load_dataset("mnist", mnist_root, train=False, image_size=64).images)
     same_size = FrechetReference(classifier, big[0::2]).distance(big[1::2])
     assert same_size < 5
@@ -183,7 +184,7 @@ def test_inception_fid_without_weights_says_what_to_do(tmp_path):
 
 
 def test_class_accuracy_of_real_digits_asked_for_their_own_label_and_for_another(mnist_eval):
-    classifier, images, labels, _ = mnist_eval
+    classifier, images, labels = mnist_eval
     right = class_accuracy(classifier, images[:2000], labels[:2000])
     assert right["right"] > 0.97 and right["worst_class"] > 0.9 and len(right["per_class"]) == 10
     wrong = class_accuracy(classifier, images[:2000], (labels[:2000] + 1) % 10)  # a G that ignores its label
