@@ -162,8 +162,10 @@ def test_a_class_ordered_folder_is_shuffled_once_so_any_prefix_is_a_fair_sample(
     """ImageFolder lists class by class; on the old code a prefix of a tenth held one class."""
     image_folder(tmp_path, classes=tuple("abcdefghij"), repeat=20, sizes=((8, 8),))
     data = load_dataset("folder", tmp_path, image_size=28)
-    prefix = data.labels[: len(data) // 10]
-    assert len(set(prefix.tolist())) >= 6 and torch.bincount(data.labels).tolist() == [20] * 10
+    prefix = data.first(len(data) // 10)  # what the notebooks' smoke runs train on
+    assert len(prefix) == 20 and torch.equal(prefix.labels, data.labels[:20]) and prefix.classes == data.classes
+    assert torch.equal(prefix.images, data.images[:20])  # each image with its own label
+    assert len(set(prefix.labels.tolist())) >= 6 and torch.bincount(data.labels).tolist() == [20] * 10
     again = load_dataset("folder", tmp_path, image_size=28)
     assert torch.equal(again.images, data.images) and torch.equal(again.labels, data.labels)  # the same order
 

@@ -83,7 +83,7 @@ def test_a_classifier_trained_here_is_cached_with_its_version_and_preferred_to_t
     def first_digits(name, root=None, train=True, **kwargs):  # from the real data, whichever root is asked for
         data = real_load(name, mnist_root, train=train, **kwargs)
         n = 4096 if train else 2000
-        return ImageData(data.images[:n], data.labels[:n], data.classes)
+        return data.first(n)
 
     monkeypatch.setattr(metrics, "load_dataset", first_digits)
     cache = tmp_path / "data" / "classifiers"
@@ -206,7 +206,7 @@ def test_nearest_neighbours_match_a_brute_force_search(chunk):
 @pytest.mark.slow  # trains a classifier on 5,000 images of the subset (8 s at one thread): not in `make floors`
 def test_a_cifar10_classifier_learns_the_subset_and_is_cached(cifar_subset, tmp_path):
     whole = load_dataset("folder", cifar_subset)  # loaded in a seeded shuffle: half of it holds about 500 per class
-    train = ImageData(whole.images[:5000], whole.labels[:5000], whole.classes)
+    train = whole.first(5000)
     test = load_dataset("folder", cifar_subset.parent / "test")
     model = image_classifier(train, test, "cifar10", root=tmp_path, epochs=2)  # 45% at one thread (51% on all 10,000)
     assert model.test_accuracy > 0.35  # chance is 10%
