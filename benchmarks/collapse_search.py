@@ -4,8 +4,9 @@
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
 
---freeze N: after the run, continue two copies of it for N steps, one with D's learning rate unchanged and one with
-D frozen (dcgan_utils.course.collapse), and write every row to dcgan_utils/pretrained/collapse_mnist.json.
+--freeze N: after the run, continue it for N steps with D's learning rate unchanged and with D frozen, each with all
+of G training and with only a linear map of the noise in front of G's frozen weights (dcgan_utils.course.collapse),
+and write every row to dcgan_utils/pretrained/collapse_mnist.json.
 
 Collapse proper (issue #17): G maps many noise vectors to a few convincing images: at least half of the samples in
 at most two classes by the package's MNIST classifier, a diversity close to that of one class of real digits, and

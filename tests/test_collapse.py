@@ -1,32 +1,72 @@
-"""Mode collapse provoked by a frozen D (course/collapse.py): the two continuations, the meters, the verdicts, and
-the shipped three-seed results that notebook 05 shows."""
+"""Mode collapse provoked by a frozen D (course/collapse.py): the four continuations, the noise map, the meters, the
+verdicts, and the shipped three-seed results that notebook 05 shows."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 
 from dcgan_utils.course import collapse
 from dcgan_utils.engine.checkpoint import load_checkpoint
+from dcgan_utils.engine.models import Generator
 from dcgan_utils.evaluation.metrics import ImageClassifier
 from helpers import tiny_config, tiny_data
 
 
-def test_the_two_continuations_start_from_one_run_and_differ_only_in_ds_learning_rate(tmp_path):
-    config = tiny_config(max_steps=3, epochs=0, precision="fp32")
+def test_the_continuations_start_from_one_run_and_differ_in_ds_learning_rate_and_what_of_g_trains(tmp_path):
+    config = tiny_config(max_steps=3, epochs=0, precision="fp32", ema=0)
     states = collapse.frozen_d_runs(config, tiny_data(), tmp_path, more_steps=2)
     assert list(states) == list(collapse.ARMS) and all(s.step == 5 for s in states.values())
     start = load_checkpoint(tmp_path / "start" / "checkpoint.pt")
     assert start["step"] == 3
     learned = [k for k in start["D"] if "running" not in k and "num_batches" not in k]  # BatchNorm's running
-    frozen, trained = states["D frozen"], states["D trained"]  # statistics follow the batches even in a frozen D
-    assert all(torch.equal(start["D"][k], frozen.D.state_dict()[k].cpu()) for k in learned)
-    assert not all(torch.equal(start["D"][k], trained.D.state_dict()[k].cpu()) for k in learned)
-    for state in states.values():  # G moved on in both
-        assert not all(torch.equal(start["G"][k], v.cpu()) for k, v in state.G.state_dict().items())
-    assert [g["lr"] for g in frozen.opt_d.param_groups] == [0.0]
-    assert [g["lr"] for g in trained.opt_d.param_groups] == [config.d_lr]
-    assert frozen.config.d_lr == 0 and trained.config.d_lr == config.d_lr
+    for trained, frozen in ((states["D trained"], states["D frozen"]),  # statistics follow the batches even in a
+                            (states["z-map, D trained"], states["z-map, D frozen"])):  # frozen D
+        assert all(torch.equal(start["D"][k], frozen.D.state_dict()[k].cpu()) for k in learned)
+        assert not all(torch.equal(start["D"][k], trained.D.state_dict()[k].cpu()) for k in learned)
+        assert [g["lr"] for g in frozen.opt_d.param_groups] == [0.0]
+        assert [g["lr"] for g in trained.opt_d.param_groups] == [config.d_lr]
+        assert frozen.config.d_lr == 0 and trained.config.d_lr == config.d_lr
+    for arm in ("D trained", "D frozen"):  # G moved on
+        assert not all(torch.equal(start["G"][k], v.cpu()) for k, v in states[arm].G.state_dict().items())
+    for arm in ("z-map, D trained", "z-map, D frozen"):  # G's weights and statistics as at the start; the map moved
+        noise_map = states[arm].G
+        assert isinstance(noise_map, collapse.NoiseMap)
+        assert all(torch.equal(start["G"][k], v.cpu()) for k, v in noise_map.generator.state_dict().items())
+        assert not torch.equal(noise_map.mapping.weight, torch.eye(config.latent_dim))
+        assert [p for g in states[arm].opt_g.param_groups for p in g["params"]] == list(noise_map.mapping.parameters())
+        assert states[arm].opt_g.param_groups[0]["lr"] == config.lr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D frozen", "D trained", "start"]  # z-map arms write nothing
+    assert load_checkpoint(tmp_path / "start" / "checkpoint.pt")["step"] == 3
+
+
+def test_the_noise_map_starts_as_g_on_the_sphere_and_keeps_gs_batchnorm_in_inference_mode():
+    torch.manual_seed(0)
+    G = Generator(image_size=28, channels=1, latent_dim=16, width=8)
+    G.train()
+    G(torch.randn(64, 16))  # BatchNorm running statistics away from their initial values
+    noise_map = collapse.NoiseMap(G)
+    noise_map.train()
+    assert not noise_map.generator.training and not any(m.training for m in noise_map.generator.modules())
+    assert not any(p.requires_grad for p in noise_map.generator.parameters())
+    z = torch.randn(8, 16)
+    on_sphere = z / z.norm(dim=1, keepdim=True) * math.sqrt(16)  # independent of F.normalize
+    with torch.no_grad():
+        assert torch.allclose(noise_map(z), G.eval()(on_sphere), atol=1e-6)
+        assert torch.allclose(noise_map(z * 3), noise_map(z), atol=1e-6)  # the scale of z no longer matters
+        noise_map.mapping.weight.mul_(-1)
+        assert torch.allclose(noise_map(z), G(-on_sphere), atol=1e-6)
+    with pytest.raises(ValueError, match="unconditional"):
+        collapse.NoiseMap(Generator(image_size=28, channels=1, latent_dim=16, width=8, num_classes=10))
+
+
+def test_frozen_d_runs_refuses_what_its_noise_map_cannot_show_before_training_anything(tmp_path):
+    for changes in (dict(ema=0.9), dict(ema=0, num_classes=10)):
+        with pytest.raises(ValueError, match="unconditional run without EMA"):
+            collapse.frozen_d_runs(tiny_config(max_steps=3, epochs=0, **changes), tiny_data(), tmp_path, 1)
+    assert not any(tmp_path.iterdir())
 
 
 def test_frozen_d_runs_needs_the_starts_length():
@@ -35,12 +75,21 @@ def test_frozen_d_runs_needs_the_starts_length():
 
 
 def test_the_meters_read_shares_largest_first_and_the_diversity_of_64(tmp_path):
-    state = collapse.frozen_d_runs(tiny_config(max_steps=2, epochs=0), tiny_data(), tmp_path, 1)["D frozen"]
+    state = collapse.frozen_d_runs(tiny_config(max_steps=2, epochs=0, ema=0), tiny_data(), tmp_path, 1)["D frozen"]
     torch.manual_seed(0)
-    row = collapse.meters(state, ImageClassifier().eval(), samples=100, seed=1)
+    judge = ImageClassifier().eval()
+    row = collapse.meters(state, judge, samples=100, seed=1)
     shares = row["shares"]
     assert len(shares) == 10 and shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(1)
     assert row["top_two"] == pytest.approx(shares[0] + shares[1]) and row["smallest"] == shares[-1]
+    spread = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # a judge that uses many classes
+    with torch.no_grad():  # on these look-alike samples: differences between them magnified, each sample's mean off
+        spread[1].weight.mul_(1e3).sub_(spread[1].weight.mean(1, keepdim=True))
+    named = collapse.meters(state, spread, samples=100, seed=1)
+    with torch.no_grad():  # the classes named are those whose shares stand beside them: counted here directly
+        counts = torch.bincount(spread(collapse.draw(state, 100, seed=1)).argmax(1), minlength=10).tolist()
+    assert sorted(named["classes"]) == list(range(10)) and sum(c > 0 for c in counts) >= 3
+    assert [counts[c] / 100 for c in named["classes"]] == pytest.approx(named["shares"])
     assert row["step"] == 3 and 0 <= row["confident"] <= 1 and row["diversity"] > 0
     assert collapse.meters(state, ImageClassifier().eval(), samples=100, seed=1)["diversity"] == row["diversity"]
 
@@ -56,17 +105,23 @@ def test_a_verdict_names_only_what_the_numbers_support(top_two, smallest, divers
 
 def test_the_shipped_results_show_collapse_with_d_frozen_and_a_healthy_run_with_d_trained_on_three_seeds():
     """What notebook 05 says of them: on every seed, D frozen collapses (half the samples or more in two classes)
-    while the same run with D trained stays healthy (every class at 5% or more); one setting differs."""
+    while the same run with D trained stays healthy (every class at 5% or more); one setting differs. With only the
+    noise map training, D frozen collapses too, onto samples classified with more confidence than the healthy run's,
+    and D trained does not collapse."""
     results = collapse.load_collapse()
     rows = {(r["seed"], r["arm"]): r for r in results["rows"]}
     seeds = sorted({seed for seed, _ in rows})
     assert len(seeds) == 3 and set(rows) == {(s, a) for s in seeds for a in ("start", *collapse.ARMS)}
     assert results["samples"] >= 2000 and results["settings"]["more_steps"] >= 1000
+    most_varied = results["real"]["diversity_one_class"][1]
     for seed in seeds:
-        start, trained, frozen = (rows[seed, a] for a in ("start", *collapse.ARMS))
-        assert trained["step"] == frozen["step"] == start["step"] + results["settings"]["more_steps"]
-        most_varied = results["real"]["diversity_one_class"][1]
+        start, trained, frozen, map_trained, map_frozen = (rows[seed, a] for a in ("start", *collapse.ARMS))
+        for row in (trained, frozen, map_trained, map_frozen):
+            assert row["step"] == start["step"] + results["settings"]["more_steps"]
         assert collapse.verdict(frozen, most_varied) == "collapse" and collapse.verdict(trained, most_varied) == "healthy"
         assert collapse.verdict(start, most_varied) == "neither"  # the start had learned, and not covered every class
+        assert collapse.verdict(map_frozen, most_varied) == "collapse"
+        assert collapse.verdict(map_trained, most_varied) != "collapse"
+        assert map_frozen["confident"] > max(trained["confident"], start["confident"]) > frozen["confident"]
     table = collapse.collapse_table(results)
-    assert table.count("collapse") == 3 and table.count("healthy") == 3 and len(table.splitlines()) == 10
+    assert table.count("collapse") == 6 and table.count("healthy") == 3 and len(table.splitlines()) == 16

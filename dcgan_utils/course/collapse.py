@@ -2,9 +2,12 @@
 
 Goodfellow et al. (2014, section 6) warn that G "must not be trained too much without updating D", or it sends too
 many noise vectors to the same image (their "Helvetica scenario"). `frozen_d_runs` does exactly that: one run
-trains as usual for `start_steps`, then two copies of it continue for `more_steps` that differ in one setting, D's
-learning rate: unchanged ("D trained") or 0 ("D frozen"). `meters` reads each with the instruments of notebook 05:
-the MNIST classifier's class shares and confident share, and the diversity of 64 samples.
+trains as usual for `start_steps`, then copies of it continue for `more_steps`. Two differ in one setting, D's
+learning rate: unchanged ("D trained") or 0 ("D frozen"). Two more ("z-map, ...") do the same with G's weights frozen
+and only a linear map of the noise in front of G trained (`NoiseMap`): G can then draw only images of the kind it had
+learned to draw, and cannot leave the digits for images that only a frozen D takes for real. `meters` reads each
+with the instruments of notebook 05: the MNIST classifier's class shares and confident share, and the diversity of
+64 samples.
 
 The definitions (issue #17): collapse is at least half of the samples in at most two classes and a diversity no
 higher than one real class's; healthy is every class at 5% or more. The meters alone would also call a G that never
@@ -16,38 +19,91 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from importlib import resources
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
+from dcgan_utils.engine.models import Generator
 from dcgan_utils.engine.run_state import GANState, generate
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
 from dcgan_utils.evaluation.metrics import ImageClassifier, class_coverage
 
 RESULTS = "collapse_mnist.json"  # in dcgan_utils/pretrained/, written by benchmarks/collapse_search.py --freeze
-ARMS = ("D trained", "D frozen")  # the two continuations, in the order they are trained and shown
+ARMS = ("D trained", "D frozen", "z-map, D trained", "z-map, D frozen")  # the continuations, in training order
 COLLAPSED_TOP_TWO = 0.5  # collapse: at least this share of the samples in the two largest classes
 HEALTHY_SMALLEST = 0.05  # healthy: every class at least this share
 
 
+class NoiseMap(nn.Module):
+    """A trained generator with its weights frozen, behind a trainable linear map of the noise:
+    x = G(sqrt(d) * normalise(A z + b)), with d = latent_dim, A starting as the identity and b at 0.
+
+    The map's output is put back on the sphere of radius sqrt(d), where nearly all of G's training noise lay (|z| is
+    10 +- 0.7 for d = 100), so G is asked only for images of the kind it was trained to draw; its BatchNorm stays in
+    inference mode (running statistics) whatever train() is told. What can still change is which z gets which image.
+    """
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        if generator.num_classes:
+            raise ValueError("NoiseMap takes an unconditional generator (num_classes=0)")
+        self.latent_dim = d = generator.latent_dim
+        self.generator = generator.eval().requires_grad_(False)
+        self.mapping = nn.Linear(d, d).to(next(generator.parameters()).device)
+        nn.init.eye_(self.mapping.weight)
+        nn.init.zeros_(self.mapping.bias)
+
+    def train(self, mode: bool = True) -> "NoiseMap":
+        """Only the map follows train()/eval(); the frozen generator stays in inference mode."""
+        self.training = mode
+        self.mapping.train(mode)
+        return self
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from noise (N, latent_dim) or (N, latent_dim, 1, 1); labels must be None (unconditional)."""
+        z = z.flatten(1)
+        return self.generator(math.sqrt(self.latent_dim) * F.normalize(self.mapping(z), dim=1), labels)
+
+
+def train_noise_only(state: GANState) -> None:
+    """train_gan's `prepare` hook: G's weights stop training and a NoiseMap in front of G trains in their place, with
+    G's learning rate and betas (a fresh Adam). For unconditional runs without EMA."""
+    if state.ema is not None:
+        raise ValueError("train_noise_only needs a run without EMA (config.ema = 0)")
+    state.G = state.g_run = NoiseMap(state.G)
+    state.opt_g = torch.optim.Adam(state.G.mapping.parameters(), lr=state.config.lr,
+                                   betas=(state.config.beta1, state.config.beta2))
+
+
 def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more_steps: int
                   ) -> dict[str, GANState]:
-    """Train `config` (its max_steps: the common start) into folder/start, then continue a copy of it for more_steps
-    with D's learning rate as before and another with D frozen (d_lr = 0); {arm: final state}, in ARMS order."""
+    """Train `config` (its max_steps: the common start) into folder/start, then continue it for more_steps four
+    ways: D's learning rate as before or 0 (D frozen), with all of G training (a copy of the start in folder/arm) or
+    only a NoiseMap in front of G (read from folder/start, nothing written); {arm: final state}, in ARMS order."""
     if not config.max_steps:
         raise ValueError("frozen_d_runs needs config.max_steps, the common start's length")
+    if config.ema or config.num_classes:
+        raise ValueError("frozen_d_runs needs an unconditional run without EMA (num_classes=0, ema=0): its z-map arms "
+                         "train a NoiseMap in front of G, and an EMA copy of G would not show it")
     folder = Path(folder)
     train_gan(config, data, folder / "start", progress=False, overwrite=True)
     states = {}
-    for arm, d_lr in zip(ARMS, (config.d_lr, 0.0)):
+    for arm, d_lr in zip(ARMS, (config.d_lr, 0.0) * 2):
+        longer = dataclasses.replace(config, max_steps=config.max_steps + more_steps, d_lr=d_lr, epochs=0)
+        if arm.startswith("z-map"):
+            states[arm] = train_gan(longer, data, folder / "start", resume=True, progress=False, write=False,
+                                    prepare=train_noise_only)
+            continue
         shutil.rmtree(folder / arm, ignore_errors=True)
         shutil.copytree(folder / "start", folder / arm)
-        longer = dataclasses.replace(config, max_steps=config.max_steps + more_steps, d_lr=d_lr, epochs=0)
         states[arm] = train_gan(longer, data, folder / arm, resume=True, progress=False)
     return states
 
@@ -61,13 +117,14 @@ def draw(state: GANState, samples: int = 2000, seed: int = 0) -> torch.Tensor:
 
 
 def meters(state: GANState, classifier: ImageClassifier, samples: int = 2000, seed: int = 0) -> dict:
-    """The collapse meters on draw(state, samples, seed): confident share, class shares (largest first), the two
-    largest classes' share, the smallest class's, and the diversity of the first 64."""
+    """The collapse meters on draw(state, samples, seed): confident share, class shares (largest first) and those
+    classes, the two largest classes' share, the smallest class's, and the diversity of the first 64."""
     fake = draw(state, samples, seed)
     coverage = class_coverage(classifier, fake)
-    shares = sorted(coverage["class_shares"], reverse=True)
-    return {"step": state.step, "confident": coverage["confident"], "shares": shares, "top_two": shares[0] + shares[1],
-            "smallest": shares[-1], "diversity": diversity(fake[:64])}
+    classes = sorted(range(len(coverage["class_shares"])), key=lambda c: -coverage["class_shares"][c])
+    shares = [coverage["class_shares"][c] for c in classes]
+    return {"step": state.step, "confident": coverage["confident"], "shares": shares, "classes": classes,
+            "top_two": shares[0] + shares[1], "smallest": shares[-1], "diversity": diversity(fake[:64])}
 
 
 def verdict(row: dict, one_class_diversity: float) -> str:
@@ -87,9 +144,10 @@ def load_collapse() -> dict:
 def collapse_table(results: dict) -> str:
     """The shipped rows as a text table, one line per seed and arm, with each continuation's verdict."""
     most_varied = results["real"]["diversity_one_class"][1]
-    lines = [f"{'seed':>4}  {'run':<10} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
+    lines = [f"{'seed':>4}  {'run':<16} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
              f"{'diversity':>9}  verdict"]
     for r in results["rows"]:
-        lines.append(f"{r['seed']:>4}  {r['arm']:<10} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
-                     f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {verdict(r, most_varied) if r['arm'] != 'start' else ''}")
+        said = verdict(r, most_varied) if r["arm"] != "start" else ""
+        lines.append(f"{r['seed']:>4}  {r['arm']:<16} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
+                     f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {said}")
     return "\n".join(lines)
