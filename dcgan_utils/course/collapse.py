@@ -4,10 +4,10 @@ Goodfellow et al. (2014, section 6) warn that G "must not be trained too much wi
 many noise vectors to the same image (their "Helvetica scenario"). `frozen_d_runs` does exactly that: one run
 trains as usual for `start_steps`, then copies of it continue for `more_steps`. Two differ in one setting, D's
 learning rate: unchanged ("D trained") or 0 ("D frozen"). Two more ("z-map, ...") do the same with G's weights frozen
-and only a linear map of the noise in front of G trained (`NoiseMap`): G can then draw only images of the kind it had
-learned to draw, and cannot leave the digits for images that only a frozen D takes for real. `meters` reads each
-with the instruments of notebook 05: the MNIST classifier's class shares and confident share, and the diversity of
-64 samples.
+and only a linear map of the noise in front of G trained (`NoiseMap`): G can then draw only what it could draw at the
+split (digits and non-digits), where with all of its weights training it can move to images that only a frozen D
+takes for real. `meters` reads each with the instruments of notebook 05: the MNIST classifier's class shares and
+confident share, and the diversity of 64 samples.
 
 The definitions (issue #17): collapse is at least half of the samples in at most two classes and a diversity no
 higher than one real class's; healthy is every class at 5% or more. The meters alone would also call a G that never
@@ -46,9 +46,10 @@ class NoiseMap(nn.Module):
     """A trained generator with its weights frozen, behind a trainable linear map of the noise:
     x = G(sqrt(d) * normalise(A z + b)), with d = latent_dim, A starting as the identity and b at 0.
 
-    The map's output is put back on the sphere of radius sqrt(d), where nearly all of G's training noise lay (|z| is
-    10 +- 0.7 for d = 100), so G is asked only for images of the kind it was trained to draw; its BatchNorm stays in
-    inference mode (running statistics) whatever train() is told. What can still change is which z gets which image.
+    The map's output is put on the sphere of radius sqrt(d), near which G's training noise concentrates (for d = 100,
+    |z| has mean about 10 and standard deviation about 0.7), so G gets inputs of the size it was trained on; its
+    BatchNorm stays in inference mode (running statistics) whatever train() is told. G's weights stay as they are:
+    what can change is which z gets which of the images G can draw.
     """
 
     def __init__(self, generator: Generator):
