@@ -145,10 +145,11 @@ def load_collapse() -> dict:
 def collapse_table(results: dict) -> str:
     """The shipped rows as a text table, one line per seed and arm, with each continuation's verdict."""
     most_varied = results["real"]["diversity_one_class"][1]
-    lines = [f"{'seed':>4}  {'run':<16} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
+    width = max(len(r["arm"]) for r in results["rows"])  # the longest run name sets the column
+    lines = [f"{'seed':>4}  {'run':<{width}} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
              f"{'diversity':>9}  verdict"]
     for r in results["rows"]:
         said = verdict(r, most_varied) if r["arm"] != "start" else ""
-        lines.append(f"{r['seed']:>4}  {r['arm']:<16} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
+        lines.append(f"{r['seed']:>4}  {r['arm']:<{width}} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
                      f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {said}")
     return "\n".join(lines)
