@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from dcgan_utils.engine.losses import discriminator_loss, generator_loss
+from dcgan_utils.engine.losses import bce_with_logits, discriminator_loss, generator_loss
 from dcgan_utils.engine.models import Discriminator, Generator
 
 Step = Callable[..., object]  # step(G, D, opt_g, opt_d, real, z)
@@ -34,24 +34,36 @@ def reference_step(G, D, opt_g, opt_d, real, z) -> None:
     opt_g.step()
 
 
-def _mistaken(flip: bool = False, minimax: bool = False, zero_d: bool = True, zero_g: bool = True, swap: bool = False,
-              detach: bool = True, stale: bool = False) -> Step:
+def _mistaken(flip: bool = False, g_flip: bool = False, minimax: bool = False, zero_d: bool = True,
+              zero_g: bool = True, swap: bool = False, swap_steps: bool = False, detach: bool = True,
+              stale: bool = False, leak: bool = False, joint: bool = False) -> Step:
     """reference_step with the named mistakes switched on (each variant below differs from it in one place)."""
     def step(G, D, opt_g, opt_d, real, z) -> None:
+        if leak:  # both zero_grads first, fakes not detached, retain_graph so that G's backward still runs
+            opt_d.zero_grad()
+            opt_g.zero_grad()
         fake = G(z)
         before_update = D(fake) if stale else None  # stale: G's step reuses D's output from before D's update
         first, second = (opt_g, opt_d) if swap else (opt_d, opt_g)  # swap: each network stepped by the other's
-        real_logits, fake_logits = D(real), D(fake.detach() if detach else fake)  # or through G
+        stepped = (second, first) if swap_steps else (first, second)  # swap_steps: only the step() calls swapped
+        shown = fake if (leak or not detach) else fake.detach()
+        if joint:  # one call of D on real and fake together: its BatchNorm normalises them as one batch
+            real_logits, fake_logits = D(torch.cat([real, shown])).split([len(real), len(shown)])
+        else:
+            real_logits, fake_logits = D(real), D(shown)
         d_loss = discriminator_loss(fake_logits, real_logits) if flip else discriminator_loss(real_logits, fake_logits)
-        if zero_d:
+        if zero_d and not leak:
             first.zero_grad()
-        d_loss.backward()
-        first.step()
-        g_loss = generator_loss(before_update if stale else D(fake), "minimax" if minimax else "non_saturating")
-        if zero_g:
+        d_loss.backward(retain_graph=leak)
+        stepped[0].step()
+        logits = before_update if stale else D(fake)
+        # g_flip: G's target 0, BCE(D(G(z)), 0), which pushes D(G(z)) down: G helps D
+        g_loss = bce_with_logits(logits, 0.0) if g_flip else generator_loss(logits, "minimax" if minimax
+                                                                             else "non_saturating")
+        if zero_g and not leak:
             second.zero_grad()
         g_loss.backward()
-        second.step()
+        stepped[1].step()
     return step
 
 
@@ -59,6 +71,9 @@ def _mistaken(flip: bool = False, minimax: bool = False, zero_d: bool = True, ze
 MISTAKES: list[tuple[str, Step, str]] = [
     ("labels flipped", _mistaken(flip=True),
      "D is rewarded for calling real images fake. Use target 1 for D(x) and 0 for D(G(z)) in D's step."),
+    ("G's label flipped", _mistaken(g_flip=True),
+     "G's loss used target 0, BCE(D(G(z)), 0), which G lowers by making its fakes easier to reject. G wants D to "
+     "call its fakes real: BCE(D(G(z)), 1)."),
     ("minimax generator loss", _mistaken(minimax=True),
      "G minimises log(1 - D(G(z))), the saturating loss whose gradient vanishes when D rejects the fakes. "
      "Minimise -log D(G(z)) = BCE(D(G(z)), 1) instead (notebook 02)."),
@@ -72,6 +87,14 @@ MISTAKES: list[tuple[str, Step, str]] = [
     ("optimisers swapped", _mistaken(swap=True),
      "opt_g steps after D's backward and opt_d after G's. Step opt_d after d_loss.backward() and opt_g after "
      "g_loss.backward()."),
+    ("fakes not detached, and G's zero_grad before D's backward", _mistaken(leak=True),
+     "D's loss reached G: without fake.detach(), d_loss.backward() also fills G's gradients, and with G's "
+     "zero_grad() called before it (and retain_graph=True) they stay in G's step, pushing G to be caught. Use "
+     "D(fake.detach()) in D's step, and call opt_g.zero_grad() just before g_loss.backward()."),
+    ("D called once on real and fake together", _mistaken(joint=True),
+     "D saw real and fake images in one batch, and its BatchNorm normalised them together, so its outputs differ "
+     "from two separate calls. Call D(real) and D(fake.detach()) separately, as the course (and PyTorch's DCGAN "
+     "example) does."),
 ]
 ERRORS: list[tuple[str, Step, str, str]] = [  # (name, variant, a phrase of the error it raises, what to say)
     ("fakes not detached in D's step", _mistaken(detach=False), "backward through the graph a second time",
@@ -79,6 +102,9 @@ ERRORS: list[tuple[str, Step, str, str]] = [  # (name, variant, a phrase of the 
     ("G's step through D's output from before D's update", _mistaken(stale=True), "modified by an inplace operation",
      "G's loss reused D's output computed before opt_d.step() changed D's weights. Compute D(fake) again after "
      "D's update."),
+    ("optimisers' step() calls swapped", _mistaken(swap_steps=True), "modified by an inplace operation",
+     "opt_g.step() ran after d_loss.backward(), so G's weights changed while G's step still needed the fakes "
+     "computed from them. Call opt_d.step() after d_loss.backward() and opt_g.step() after g_loss.backward()."),
 ]
 
 
@@ -106,6 +132,29 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
+def _error_of(step: Step) -> str | None:
+    """The first line of the error step raises from the fixed start, up to PyTorch's hint; None if it raises none."""
+    try:
+        _run(step)
+    except RuntimeError as err:
+        return str(err).splitlines()[0].split(" Hint:")[0]
+    return None
+
+
+def _diagnose_error(err: RuntimeError) -> tuple[str, str]:
+    """Name the known variant that raises the same error (the tensor and its version in the message tell which
+    network changed under a pending backward), else those raising the same kind of error, else none."""
+    said = str(err).splitlines()[0]
+    same = [(name, advice) for name, variant, _, advice in ERRORS if _error_of(variant) == said.split(" Hint:")[0]]
+    kind = [(name, advice) for name, _, phrase, advice in ERRORS if phrase in said]
+    found = same or kind
+    if not found:
+        return "different", f"it raised {type(err).__name__}: {err}"
+    names = " or ".join(name for name, _ in found)
+    return found[0][0], (f"it raised \"{said[:90]}...\", as a step does when {names}: "
+                         + " Or: ".join(advice for _, advice in found))
+
+
 def diagnose(step: Step) -> tuple[str, str]:
     """(verdict, message): "correct", a mistake's name, "not attempted" or "different", and what to do."""
     try:
@@ -113,10 +162,7 @@ def diagnose(step: Step) -> tuple[str, str]:
     except NotImplementedError:
         return "not attempted", "not attempted yet. Fill in the function above and run this cell again."
     except RuntimeError as err:
-        for name, _, phrase, advice in ERRORS:
-            if phrase in str(err):
-                return name, f"it raised \"{str(err).splitlines()[0][:90]}...\", as a step does when {name}: {advice}"
-        return "different", f"it raised {type(err).__name__}: {err}"
+        return _diagnose_error(err)
     if _same(got, _run(reference_step)):
         return "correct", f"correct: after {STEPS} steps both networks' parameters equal the package's step."
     matches = [(name, advice) for name, variant, advice in MISTAKES if _same(got, _run(variant))]
