@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from dcgan_utils.course.remedies import MNIST_STEPS, REMEDIES, RESULTS, mnist_row
+from dcgan_utils.engine.checkpoint import sha256
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import machine_summary
 from dcgan_utils.evaluation.metrics import FrechetReference, mnist_classifier
@@ -44,6 +45,7 @@ for name in args.only or REMEDIES:
         rows.append(row)
         print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
         ordered = sorted(kept + rows, key=lambda r: (list(REMEDIES).index(r["remedy"]), r["seed"]))
-        Path(args.out).write_text(json.dumps({"machine": machine_summary(), "steps": args.steps, "samples": args.samples,
-                                              "rows": ordered}, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps({"machine": machine_summary(), "judge": Path(classifier.path).name,
+                                              "judge_sha256": sha256(classifier.path), "steps": args.steps,
+                                              "samples": args.samples, "rows": ordered}, indent=1) + "\n")
 print(f"wrote {args.out}")

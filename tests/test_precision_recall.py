@@ -1,11 +1,12 @@
-"""Precision and recall (Kynkaanniemi et al. 2019) through torch-fidelity, against a hand-computed case, a direct
-numpy computation, and generators whose answer is known."""
+"""Precision and recall (Kynkaanniemi et al. 2019) through torch-fidelity, and density and coverage (Naeem et al.
+2020), against hand-computed cases, direct numpy computations, and generators whose answer is known."""
 
 import numpy as np
 import pytest
 import torch
 
-from dcgan_utils.evaluation.precision_recall import precision_recall, precision_recall_of_features
+from dcgan_utils.evaluation.precision_recall import (density_coverage_of_features, precision_recall,
+                                                     precision_recall_of_features)
 from helpers import tiny_data
 
 
@@ -72,3 +73,47 @@ def test_images_go_through_the_classifiers_features_and_bad_input_is_refused():
         precision_recall_of_features(torch.zeros(3, 2), torch.zeros(3, 2), k=3)
     with pytest.raises(ValueError, match="same F"):
         precision_recall_of_features(torch.zeros(3, 2), torch.zeros(3, 4), k=1)
+
+
+def direct_density_coverage(fake: np.ndarray, real: np.ndarray, k: int) -> tuple[float, float]:
+    """Naeem et al.'s definitions, written out with real balls only (strictly inside, as their prdc package)."""
+    radii = np.sort(np.linalg.norm(real[:, None] - real[None], axis=2), axis=1)[:, k]
+    inside = np.linalg.norm(real[:, None] - fake[None], axis=2) < radii[:, None]  # (real, fake)
+    return inside.sum() / (k * len(fake)), inside.any(axis=1).mean()
+
+
+def test_density_and_coverage_a_hand_computed_case():
+    # real points 0, 1, 2, 3 on a line, k = 1: balls of radius 1 (strictly inside)
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    # 0.5 lies in the balls of 0 and 1, 2.9 in those of 2 and 3, 10 in none: density (2 + 2 + 0) / (1 * 3);
+    # every real point's ball holds a fake: coverage 1. Recall of the same sets is 1 too; 10 alone covers nothing
+    fake = torch.tensor([[0.5], [10.0], [2.9]])
+    assert density_coverage_of_features(real, fake, k=1) == pytest.approx({"density": 4 / 3, "coverage": 1.0})
+    assert density_coverage_of_features(real, torch.tensor([[10.0], [-5.0]]), k=1) == {"density": 0.0,
+                                                                                         "coverage": 0.0}
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_density_and_coverage_equal_the_definition_in_blocks(k):
+    g = torch.Generator().manual_seed(k)
+    real, fake = torch.randn(300, 6, generator=g), 1.3 * torch.randn(250, 6, generator=g) + 0.4
+    expected = direct_density_coverage(fake.double().numpy(), real.double().numpy(), k)
+    for chunk in (7, 1024):  # blocks of real points that do not divide 300, and one block
+        scores = density_coverage_of_features(real, fake, k=k, chunk=chunk)
+        assert (scores["density"], scores["coverage"]) == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(ValueError, match="k must be in"):
+        density_coverage_of_features(real[:3], fake, k=3)
+
+
+def test_coverage_sees_through_recalls_blind_spot():
+    # generated points far from the data have large balls that reach every real point: recall near 1 although
+    # almost none of them is near the data; coverage, from the real balls only, stays near 0
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(1000, 8, generator=g)
+    spread = 6 * torch.randn(1000, 8, generator=g)
+    same = torch.randn(1000, 8, generator=g)
+    assert precision_recall_of_features(real, spread)["recall"] > 0.95
+    assert density_coverage_of_features(real, spread)["coverage"] < 0.2
+    like = density_coverage_of_features(real, same)
+    assert like["coverage"] > 0.9 and 0.8 < like["density"] < 1.2
+

@@ -121,9 +121,12 @@ class TrainConfig:
         check(self.d_norm in D_NORMS, "d_norm", f"must be one of {D_NORMS}")
         for name in ("gradient_penalty", "r1_penalty"):
             check(_is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "must be >= 0 (0: off)")
+        instead = {"gradient_penalty": "d_norm='layer' (WGAN-GP's critic, Gulrajani et al. 2017)",
+                   "r1_penalty": "d_norm='none' (notebook 06's R1 run; 'layer' with the DCGAN recipe drew almost no "
+                                 "digits there)"}
         for name in ("gradient_penalty", "r1_penalty"):  # a gradient of D(x_i) with respect to x_i alone
             check(getattr(self, name) == 0 or self.d_norm != "batch", name,
-                  "is a penalty per image, which BatchNorm's mixing of the batch breaks: set d_norm='layer' with it")
+                  f"is a penalty per image, which BatchNorm's mixing of the batch breaks: set {instead[name]} with it")
             check(getattr(self, name) == 0 or not self.minibatch_std, name,
                   "is a penalty per image, which minibatch_std's mixing of the batch breaks: use one or the other")
         check(not self.minibatch_std or self.batch_size < 4 or self.batch_size % 4 == 0, "batch_size",

@@ -6,6 +6,11 @@ point's k-th nearest neighbour in its own set. Precision is the share of generat
 (are the samples like real ones?); recall is the share of real points inside the generated manifold (does G cover
 the data?). One number such as a Frechet distance mixes the two; a collapsed G has high precision and low recall, a
 noisy one the reverse.
+
+Recall has a known blind spot: generated points far from the data have huge balls, which can swallow every real point
+(recall 1 from samples nowhere near any digit). Density and coverage (Naeem et al. 2020, "Reliable fidelity and
+diversity metrics for generative models") use the real points' balls only: coverage is the share of real points whose
+ball holds at least one generated point, density the mean number of real balls a generated point lies in, over k.
 """
 
 from __future__ import annotations
@@ -37,3 +42,24 @@ def precision_recall(model: ImageClassifier, real: torch.Tensor, fake: torch.Ten
     model.eval()
     features = [torch.cat([model.features(batch) for batch in images.split(EVAL_BATCH)]) for images in (real, fake)]
     return precision_recall_of_features(*features, k=k)
+
+
+def density_coverage_of_features(real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 1024
+                                 ) -> dict[str, float]:
+    """Density and coverage (Naeem et al. 2020; their k = 5) of generated feature vectors (N, F) against real ones
+    (M, F): each real point's ball reaches its k-th nearest real neighbour (strictly inside counts, as in their `prdc`
+    package). Density is about 1 for a generator like the data (it is not capped at 1), coverage at most 1."""
+    if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
+        raise ValueError(f"need two (N, F) feature matrices with the same F, got {tuple(real.shape)} (real) and "
+                         f"{tuple(fake.shape)} (generated)")
+    if not 1 <= k < len(real):
+        raise ValueError(f"k must be in [1, {len(real) - 1}] (fewer than the real points), got {k}")
+    real, fake = real.double().cpu(), fake.double().cpu()
+    inside, covered = 0, 0
+    for block in real.split(chunk):  # a block of real points: their radii, then which generated points they hold
+        radius = torch.cdist(block, real).kthvalue(k + 1, dim=1).values[:, None]  # the +1 skips the point itself
+        holds = torch.cdist(block, fake) < radius
+        inside += holds.sum().item()
+        covered += holds.any(dim=1).sum().item()
+    return {"density": inside / (k * len(fake)), "coverage": covered / len(real)}
+
