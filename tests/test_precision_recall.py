@@ -103,6 +103,8 @@ def test_density_and_coverage_equal_the_definition_in_blocks(k):
         assert (scores["density"], scores["coverage"]) == pytest.approx(expected, abs=1e-9)
     with pytest.raises(ValueError, match="k must be in"):
         density_coverage_of_features(real[:3], fake, k=3)
+    with pytest.raises(ValueError, match="at least one generated"):
+        density_coverage_of_features(real, fake[:0], k=k)
 
 
 def test_coverage_sees_through_recalls_blind_spot():
@@ -116,4 +118,3 @@ def test_coverage_sees_through_recalls_blind_spot():
     assert density_coverage_of_features(real, spread)["coverage"] < 0.2
     like = density_coverage_of_features(real, same)
     assert like["coverage"] > 0.9 and 0.8 < like["density"] < 1.2
-

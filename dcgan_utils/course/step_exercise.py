@@ -89,12 +89,13 @@ MISTAKES: list[tuple[str, Step, str]] = [
      "g_loss.backward()."),
     ("fakes not detached, and G's zero_grad before D's backward", _mistaken(leak=True),
      "D's loss reached G: without fake.detach(), d_loss.backward() also fills G's gradients, and with G's "
-     "zero_grad() called before it (and retain_graph=True) they stay in G's step, pushing G to be caught. Use "
-     "D(fake.detach()) in D's step, and call opt_g.zero_grad() just before g_loss.backward()."),
+     "zero_grad() called before it (and retain_graph=True, or G's fakes computed again) they stay in G's step, "
+     "pushing G to be caught. Use D(fake.detach()) in D's step, and call opt_g.zero_grad() just before "
+     "g_loss.backward()."),
     ("D called once on real and fake together", _mistaken(joint=True),
-     "D saw real and fake images in one batch, and its BatchNorm normalised them together, so its outputs differ "
-     "from two separate calls. Call D(real) and D(fake.detach()) separately, as the course (and PyTorch's DCGAN "
-     "example) does."),
+     "D saw real and fake images in one batch. Some code does that on purpose, but with BatchNorm in D the two are "
+     "normalised together and D's outputs differ from two separate calls, the course's step (and PyTorch's DCGAN "
+     "example's). Call D(real) and D(fake.detach()) separately."),
 ]
 ERRORS: list[tuple[str, Step, str, str]] = [  # (name, variant, a phrase of the error it raises, what to say)
     ("fakes not detached in D's step", _mistaken(detach=False), "backward through the graph a second time",

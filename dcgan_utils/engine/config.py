@@ -122,8 +122,8 @@ class TrainConfig:
         for name in ("gradient_penalty", "r1_penalty"):
             check(_is_num(getattr(self, name)) and getattr(self, name) >= 0, name, "must be >= 0 (0: off)")
         instead = {"gradient_penalty": "d_norm='layer' (WGAN-GP's critic, Gulrajani et al. 2017)",
-                   "r1_penalty": "d_norm='none' (notebook 06's R1 run; 'layer' with the DCGAN recipe drew almost no "
-                                 "digits there)"}
+                   "r1_penalty": "d_norm='none' (notebook 06's R1 run; with 'layer' the DCGAN recipe drew no digits "
+                                 "in a trial recorded in benchmarks/README.md)"}
         for name in ("gradient_penalty", "r1_penalty"):  # a gradient of D(x_i) with respect to x_i alone
             check(getattr(self, name) == 0 or self.d_norm != "batch", name,
                   f"is a penalty per image, which BatchNorm's mixing of the batch breaks: set {instead[name]} with it")

@@ -47,13 +47,16 @@ def precision_recall(model: ImageClassifier, real: torch.Tensor, fake: torch.Ten
 def density_coverage_of_features(real: torch.Tensor, fake: torch.Tensor, k: int = 5, chunk: int = 1024
                                  ) -> dict[str, float]:
     """Density and coverage (Naeem et al. 2020; their k = 5) of generated feature vectors (N, F) against real ones
-    (M, F): each real point's ball reaches its k-th nearest real neighbour (strictly inside counts, as in their `prdc`
-    package). Density is about 1 for a generator like the data (it is not capped at 1), coverage at most 1."""
+    (M, F) (the paper names them the other way round): each real point's ball reaches its k-th nearest real neighbour
+    (strictly inside counts, as in their `prdc` package). Density is about 1 for a generator like the data (it is not
+    capped at 1), coverage at most 1."""
     if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
         raise ValueError(f"need two (N, F) feature matrices with the same F, got {tuple(real.shape)} (real) and "
                          f"{tuple(fake.shape)} (generated)")
     if not 1 <= k < len(real):
         raise ValueError(f"k must be in [1, {len(real) - 1}] (fewer than the real points), got {k}")
+    if not len(fake):
+        raise ValueError("need at least one generated feature vector, got none")
     real, fake = real.double().cpu(), fake.double().cpu()
     inside, covered = 0, 0
     for block in real.split(chunk):  # a block of real points: their radii, then which generated points they hold
@@ -62,4 +65,3 @@ def density_coverage_of_features(real: torch.Tensor, fake: torch.Tensor, k: int 
         inside += holds.sum().item()
         covered += holds.any(dim=1).sum().item()
     return {"density": inside / (k * len(fake)), "coverage": covered / len(real)}
-
