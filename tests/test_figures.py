@@ -174,3 +174,19 @@ def test_remedy_bars_draw_each_mean_its_seed_range_and_shares_in_percent():
     assert all(t.get_text().endswith("%") for t in shares.get_xticklabels() if t.get_text())
     assert not any(t.get_text().endswith("%") for t in frechet.get_xticklabels())
     matplotlib.pyplot.close(fig)
+
+
+def test_paths_with_dashes_tell_every_pair_apart_by_colour_or_style():
+    """Notebook 06's six Dirac-GAN paths: red (noise) and brown (WGAN-GP, alternating) were hard to tell apart in one
+    line style; with dashes=True no two paths share both colour and style. Without it, the style stays solid."""
+    paths = {f"path {k}": torch.rand(5, 2) for k in range(6)}
+    for dashes in (True, False):
+        fig = figures.plot_paths(paths, "six", dashes=dashes)
+        (ax,) = fig.axes
+        looks = [(matplotlib.colors.to_hex(line.get_color()), line.get_linestyle()) for line in ax.get_lines()]
+        if dashes:
+            assert len(set(looks)) == 6 and len({style for _, style in looks}) > 1
+            assert looks[3][1] != looks[5][1]  # the two reddish ones (C3, C5) differ in style
+        else:
+            assert {style for _, style in looks} == {"-"}
+        matplotlib.pyplot.close(fig)

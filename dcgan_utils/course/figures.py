@@ -94,14 +94,15 @@ def plot_curves(history: dict[str, list[float]], keys: tuple[str, ...] = ("d_los
 
 
 def plot_paths(paths: dict[str, torch.Tensor], title: str = "",
-               axes: tuple[str, str] = ("x (minimises xy)", "y (maximises xy)")) -> plt.Figure:
-    """Trajectories in a plane, one line per label, starting points marked; `axes` names the two coordinates."""
+               axes: tuple[str, str] = ("x (minimises xy)", "y (maximises xy)"), dashes: bool = False) -> plt.Figure:
+    """Trajectories in a plane, one line per label, starting points marked; `axes` names the two coordinates;
+    dashes: line styles cycle too, for paths that overlap or have similar colours."""
     beside = len(paths) > 2  # a long legend inside the axes would cover the paths: put it beside them
     fig, ax = plt.subplots(figsize=(7.5 if beside else 4.5, 4.5))
     starts = []
-    for label, path in paths.items():
+    for i, (label, path) in enumerate(paths.items()):
         path = torch.as_tensor(path).detach().cpu().numpy()  # matplotlib 3.8 (the floor) takes no tensors
-        ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label)
+        ax.plot(path[:, 0], path[:, 1], lw=0.8, label=label, ls=("-", "--", "-.", ":")[i % 4] if dashes else "-")
         starts.append(path[0])
     ax.scatter(*zip(*starts), s=20, color="k", zorder=3, label="start")
     ax.scatter([0], [0], marker="*", s=120, color="gold", edgecolors="k", linewidths=0.6, zorder=3,
