@@ -14,11 +14,11 @@ def bce(logits, target):
 
 
 def learner(flip=False, g_flip=False, minimax=False, zero_d=True, zero_g=True, swap=False, swap_steps=False,
-            detach=True, stale=False, leak=False, joint=False):
+            detach=True, stale=False, leak=False, joint=False, zero_first=False):
     """A learner's step with PyTorch's BCE, with the given mistakes switched on."""
     def step(G, D, opt_g, opt_d, real, z):
-        if leak:  # the two zero_grads at the top, no detach, and retain_graph to get past the error that gives
-            opt_g.zero_grad()
+        if leak or zero_first:  # the two zero_grads at the top (leak: no detach, and retain_graph to get past the
+            opt_g.zero_grad()   # error that gives)
             opt_d.zero_grad()
         fake = G(z)
         old = D(fake) if stale else None
@@ -30,7 +30,7 @@ def learner(flip=False, g_flip=False, minimax=False, zero_d=True, zero_g=True, s
         else:
             on_real, on_fake = D(real), D(fake_for_d)
         d_loss = bce(on_real, 0.0 if flip else 1.0) + bce(on_fake, 1.0 if flip else 0.0)
-        if zero_d and not leak:
+        if zero_d and not (leak or zero_first):
             first.zero_grad()
         d_loss.backward(retain_graph=leak)
         (second if swap_steps else first).step()
@@ -39,7 +39,7 @@ def learner(flip=False, g_flip=False, minimax=False, zero_d=True, zero_g=True, s
             g_loss = -F.softplus(logits).mean()  # log(1 - D) = -softplus(l)
         else:
             g_loss = bce(logits, 0.0 if g_flip else 1.0)
-        if zero_g and not leak:
+        if zero_g and not (leak or zero_first):
             second.zero_grad()
         g_loss.backward()
         (first if swap_steps else second).step()
@@ -55,6 +55,7 @@ def learner(flip=False, g_flip=False, minimax=False, zero_d=True, zero_g=True, s
     ({"zero_d": False, "zero_g": False}, "zero_grad missing for both"),
     ({"swap": True}, "optimisers swapped"),
     ({"swap_steps": True}, "optimisers' step() calls swapped"),
+    ({"swap_steps": True, "zero_first": True}, "optimisers' step() calls swapped, zero_grads first"),
     ({"detach": False}, "fakes not detached in D's step"),
     ({"leak": True}, "fakes not detached, and G's zero_grad before D's backward"),
     ({"joint": True}, "D called once on real and fake together"),
@@ -64,7 +65,7 @@ def test_each_classic_mistake_is_named_by_its_effect(mistakes, name):
     verdict, message = diagnose(learner(**mistakes))
     assert verdict == name, message
     assert name in message
-    others = [other for other, *_ in (*MISTAKES, *ERRORS) if other != name]
+    others = [other for other, *_ in (*MISTAKES, *ERRORS) if other not in name]  # not this name, nor part of it
     assert not any(other in message for other in others), message  # named alone, not beside another candidate
 
 

@@ -36,10 +36,11 @@ def reference_step(G, D, opt_g, opt_d, real, z) -> None:
 
 def _mistaken(flip: bool = False, g_flip: bool = False, minimax: bool = False, zero_d: bool = True,
               zero_g: bool = True, swap: bool = False, swap_steps: bool = False, detach: bool = True,
-              stale: bool = False, leak: bool = False, joint: bool = False) -> Step:
+              stale: bool = False, leak: bool = False, joint: bool = False, zero_first: bool = False) -> Step:
     """reference_step with the named mistakes switched on (each variant below differs from it in one place)."""
     def step(G, D, opt_g, opt_d, real, z) -> None:
-        if leak:  # both zero_grads first, fakes not detached, retain_graph so that G's backward still runs
+        early = zero_first or leak  # leak: both zero_grads first, fakes not detached, retain_graph
+        if early:  # both zero_grads at the top of the step, as some code writes it
             opt_d.zero_grad()
             opt_g.zero_grad()
         fake = G(z)
@@ -52,7 +53,7 @@ def _mistaken(flip: bool = False, g_flip: bool = False, minimax: bool = False, z
         else:
             real_logits, fake_logits = D(real), D(shown)
         d_loss = discriminator_loss(fake_logits, real_logits) if flip else discriminator_loss(real_logits, fake_logits)
-        if zero_d and not leak:
+        if zero_d and not early:
             first.zero_grad()
         d_loss.backward(retain_graph=leak)
         stepped[0].step()
@@ -60,7 +61,7 @@ def _mistaken(flip: bool = False, g_flip: bool = False, minimax: bool = False, z
         # g_flip: G's target 0, BCE(D(G(z)), 0), which pushes D(G(z)) down: G helps D
         g_loss = bce_with_logits(logits, 0.0) if g_flip else generator_loss(logits, "minimax" if minimax
                                                                              else "non_saturating")
-        if zero_g and not leak:
+        if zero_g and not early:
             second.zero_grad()
         g_loss.backward()
         stepped[1].step()
@@ -87,6 +88,10 @@ MISTAKES: list[tuple[str, Step, str]] = [
     ("optimisers swapped", _mistaken(swap=True),
      "opt_g steps after D's backward and opt_d after G's. Step opt_d after d_loss.backward() and opt_g after "
      "g_loss.backward()."),
+    ("optimisers' step() calls swapped, zero_grads first", _mistaken(swap_steps=True, zero_first=True),
+     "opt_g.step() ran after d_loss.backward() (when G had no gradient yet, so G never moves) and opt_d.step() after "
+     "g_loss.backward(), on D's gradients of both losses. Call opt_d.step() after d_loss.backward() and "
+     "opt_g.step() after g_loss.backward()."),
     ("fakes not detached, and G's zero_grad before D's backward", _mistaken(leak=True),
      "D's loss reached G: without fake.detach(), d_loss.backward() also fills G's gradients, and with G's "
      "zero_grad() called before it (and retain_graph=True, or G's fakes computed again) they stay in G's step, "
