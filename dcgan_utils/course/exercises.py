@@ -230,7 +230,7 @@ def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
 
 
 PARAMETER_LAYERS = ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3))  # (c_in, c_out, kernel): G's first and
-# last layers of the paper's 64x64 G, the smallest layer, and an odd kernel
+# last layers of PyTorch's examples/dcgan 64x64 G (the course's at width 64), the smallest layer, and an odd kernel
 
 
 def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
