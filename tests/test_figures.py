@@ -185,7 +185,7 @@ def test_paths_with_dashes_tell_every_pair_apart_by_colour_or_style():
         (ax,) = fig.axes
         looks = [(matplotlib.colors.to_hex(line.get_color()), line.get_linestyle()) for line in ax.get_lines()]
         if dashes:
-            assert len(set(looks)) == 6 and len({style for _, style in looks}) > 1
+            assert len({style for _, style in looks}) == 4  # the styles cycle; the colours alone already differ
             assert looks[3][1] != looks[5][1]  # the two reddish ones (C3, C5) differ in style
         else:
             assert {style for _, style in looks} == {"-"}

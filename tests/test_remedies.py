@@ -63,3 +63,20 @@ def test_the_shipped_mnist_table_holds_every_remedy_on_two_seeds_at_the_notebook
         assert row["steps"] == remedies.MNIST_STEPS and row["seconds"] > 0
         assert 0 <= row["confident"] <= 1 and 0 <= row["smallest_class"] <= 0.5 and row["frechet"] > 0
         assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1
+
+
+def test_the_shipped_table_bears_out_notebook_06s_reading_and_a_changed_one_is_caught():
+    """Notebook 06 asserts its reading only in a full run; CI runs the smoke run, so the shipped rows are checked
+    here, and a file whose numbers moved (WGAN-GP's Frechet distance swapped with plain's) is refused by name."""
+    import copy
+
+    rows = remedies.load_results()["rows"]
+    remedies.check_mnist_reading(rows)
+    moved = copy.deepcopy(rows)
+    by = {(r["remedy"], r["seed"]): r for r in moved}
+    by["WGAN-GP", 0]["frechet"], by["plain", 0]["frechet"] = by["plain", 0]["frechet"], by["WGAN-GP", 0]["frechet"]
+    with pytest.raises(AssertionError, match="WGAN-GP: the lowest Frechet distance"):
+        remedies.check_mnist_reading(moved)
+    by["two time-scales", 1]["smallest_class"] = 0.02
+    with pytest.raises(AssertionError, match="two time-scales: smallest class under 0.5%"):
+        remedies.check_mnist_reading(moved)

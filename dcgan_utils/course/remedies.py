@@ -99,3 +99,39 @@ def mean_by_remedy(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[st
             out[name][key] = values.mean().item()
             out[name][key + "_range"] = (values.min().item(), values.max().item())
     return out
+
+
+def check_mnist_reading(rows: list[dict]) -> None:
+    """What notebook 06's reading of the shipped MNIST table says, each on both seeds (seeds 0 and 1); an
+    AssertionError names the first claim the rows do not bear out (a retrain on another machine may not)."""
+    by = {(r["remedy"], r["seed"]): r for r in rows}
+
+    def rows_of(name):
+        return [by[name, seed] for seed in (0, 1)]
+
+    def above(key, high, low):  # every row of `high` above every row of `low` on key
+        return min(r[key] for r in high) > max(r[key] for r in low)
+
+    wgan, plain, r1 = rows_of("WGAN-GP"), rows_of("plain"), rows_of("R1")
+    rest = [r for r in rows if r["remedy"] != "WGAN-GP"]
+    claims = {
+        "WGAN-GP: the lowest Frechet distance": above("frechet", rest, wgan),
+        "WGAN-GP: the highest recall": above("recall", wgan, rest),
+        "WGAN-GP: the largest smallest class": above("smallest_class", wgan, rest),
+        "WGAN-GP: lower precision than plain": above("precision", plain, wgan),
+        "R1: next on Frechet distance": above("frechet", [r for r in rest if r["remedy"] != "R1"], r1),
+        "R1: next on smallest class": above("smallest_class", r1, [r for r in rest if r["remedy"] != "R1"]),
+        "R1: below plain on confident share, precision and recall": all(
+            above(key, plain, r1) for key in ("confident", "precision", "recall")),
+        "minibatch std: smallest class below plain's": above("smallest_class", plain, rows_of("minibatch std")),
+        "minibatch std: Frechet distance above plain's": above("frechet", rows_of("minibatch std"), plain),
+        "two time-scales: smallest class under 0.5%": max(r["smallest_class"] for r in rows_of("two time-scales")) < 0.005,
+    }
+    for name in ("spectral norm", "two time-scales"):  # worse than plain on three measures, better on precision
+        slow = rows_of(name)
+        claims[f"{name}: below plain on confident share and recall, above on Frechet distance and precision"] = (
+            above("confident", plain, slow) and above("recall", plain, slow) and above("frechet", slow, plain)
+            and above("precision", slow, plain))
+    failed = [claim for claim, holds in claims.items() if not holds]
+    assert not failed, f"the MNIST table does not bear out: {'; '.join(failed)}"
+

@@ -37,7 +37,7 @@ def reference_step(G, D, opt_g, opt_d, real, z) -> None:
 def _mistaken(flip: bool = False, g_flip: bool = False, minimax: bool = False, zero_d: bool = True,
               zero_g: bool = True, swap: bool = False, swap_steps: bool = False, detach: bool = True,
               stale: bool = False, leak: bool = False, joint: bool = False, zero_first: bool = False) -> Step:
-    """reference_step with the named mistakes switched on (each variant below differs from it in one place)."""
+    """reference_step with the named mistakes switched on (most variants below differ from it in one place)."""
     def step(G, D, opt_g, opt_d, real, z) -> None:
         early = zero_first or leak  # leak: both zero_grads first, fakes not detached, retain_graph
         if early:  # both zero_grads at the top of the step, as some code writes it
