@@ -138,7 +138,7 @@ M = [
     Mutant(C + "step_exercise.py", "for name, _, phrase, advice in ERRORS if phrase in said]",
            "for name, _, phrase, advice in ERRORS if True]",
            "step checker names the first error it knows for any error", ("tests/test_step_exercise.py",)),
-    Mutant(C + "step_exercise.py", "ERRORS if _error_of(variant) == said.split(\" Hint:\")[0]]",
+    Mutant(C + "step_exercise.py", "ERRORS if _error_of(variant) == _said(err)]",
            "ERRORS if False]", "step checker no longer tells two in-place errors apart by the tensor they name",
            ("tests/test_step_exercise.py",)),
     Mutant(C + "step_exercise.py", "for name, variant, advice in MISTAKES if _same(got, _run(variant))]",

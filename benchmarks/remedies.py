@@ -41,6 +41,7 @@ if args.only:
         parser.error(f"{args.out} holds runs of {before['steps']} steps and {before['samples']} samples: measure "
                      f"with the same --steps and --samples, or all remedies")
     kept = [r for r in before["rows"] if r["remedy"] not in args.only]
+machine = before.get("machine", judge["machine"])  # where the file's first rows were measured (--only keeps it)
 rows = []
 for name in args.only or REMEDIES:
     for seed in range(args.seeds):
@@ -48,7 +49,6 @@ for name in args.only or REMEDIES:
         print(" | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
         rows.append({**row, **judge})
         ordered = sorted(kept + rows, key=lambda r: (list(REMEDIES).index(r["remedy"]), r["seed"]))
-        machine = before["machine"] if args.only else machine_summary()  # where the file's first rows were measured
         Path(args.out).write_text(json.dumps({"machine": machine, "steps": args.steps, "samples": args.samples,
                                               "rows": ordered}, indent=1) + "\n")
 print(f"wrote {args.out}")

@@ -138,12 +138,17 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=1e-7, atol=1e-10)
 
 
+def _said(err: RuntimeError) -> str:
+    """An error's first line, up to PyTorch's hint: what tells two errors apart."""
+    return str(err).splitlines()[0].split(" Hint:")[0]
+
+
 def _error_of(step: Step) -> str | None:
-    """The first line of the error step raises from the fixed start, up to PyTorch's hint; None if it raises none."""
+    """What the error step raises from the fixed start says (_said); None if it raises none."""
     try:
         _run(step)
     except RuntimeError as err:
-        return str(err).splitlines()[0].split(" Hint:")[0]
+        return _said(err)
     return None
 
 
@@ -151,7 +156,7 @@ def _diagnose_error(err: RuntimeError) -> tuple[str, str]:
     """Name the known variant that raises the same error (the tensor and its version in the message tell which
     network changed under a pending backward), else those raising the same kind of error, else none."""
     said = str(err).splitlines()[0]
-    same = [(name, advice) for name, variant, _, advice in ERRORS if _error_of(variant) == said.split(" Hint:")[0]]
+    same = [(name, advice) for name, variant, _, advice in ERRORS if _error_of(variant) == _said(err)]
     kind = [(name, advice) for name, _, phrase, advice in ERRORS if phrase in said]
     found = same or kind
     if not found:
@@ -169,13 +174,13 @@ def diagnose(step: Step) -> tuple[str, str]:
         return "not attempted", "not attempted yet. Fill in the function above and run this cell again."
     except RuntimeError as err:
         return _diagnose_error(err)
-    if _same(got, _run(reference_step)):
+    reference = _run(reference_step)
+    if _same(got, reference):
         return "correct", f"correct: after {STEPS} steps both networks' parameters equal the package's step."
     matches = [(name, advice) for name, variant, advice in MISTAKES if _same(got, _run(variant))]
     if matches:
         names = " or ".join(name for name, _ in matches)
         return matches[0][0], f"your updates equal those of a step with {names}: {matches[0][1]}"
-    reference = _run(reference_step)
     n_g = sum(p.numel() for p in Generator(28, 1, 8, 4).parameters())
     off_g, off_d = (got[:n_g] - reference[:n_g]).abs().max().item(), (got[n_g:] - reference[n_g:]).abs().max().item()
     return "different", (f"after {STEPS} steps G's parameters differ from the package's step by up to {off_g:.3g} "

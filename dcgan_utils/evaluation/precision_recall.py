@@ -21,13 +21,18 @@ from torch_fidelity.metric_prc import prc_features_to_metric
 from dcgan_utils.evaluation.metrics import EVAL_BATCH, ImageClassifier
 
 
+def _check_features(real: torch.Tensor, fake: torch.Tensor) -> None:
+    """Refuse anything but two (N, F) feature matrices with the same F."""
+    if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
+        raise ValueError(f"need two (N, F) feature matrices with the same F, got {tuple(real.shape)} (real) and "
+                         f"{tuple(fake.shape)} (generated)")
+
+
 def precision_recall_of_features(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
     """Precision, recall and their harmonic mean (f_score) of generated feature vectors (N, F) against real ones
     (M, F), with balls reaching each point's k-th nearest neighbour (Kynkaanniemi et al.: k = 3). Real first, as in
     every measure of the package (torch-fidelity takes the generated set first; that is handled here)."""
-    if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
-        raise ValueError(f"need two (N, F) feature matrices with the same F, got {tuple(real.shape)} (real) and "
-                         f"{tuple(fake.shape)} (generated)")
+    _check_features(real, fake)
     if not 1 <= k < min(len(fake), len(real)):
         raise ValueError(f"k must be in [1, {min(len(fake), len(real)) - 1}] (fewer than the smaller set), got {k}")
     scores = prc_features_to_metric(fake.double().cpu(), real.double().cpu(), prc_neighborhood=k, verbose=False,
@@ -50,9 +55,7 @@ def density_coverage_of_features(real: torch.Tensor, fake: torch.Tensor, k: int 
     (M, F) (the paper names them the other way round): each real point's ball reaches its k-th nearest real neighbour
     (strictly inside counts, as in their `prdc` package). Density is about 1 for a generator like the data (it is not
     capped at 1), coverage at most 1."""
-    if fake.dim() != 2 or real.dim() != 2 or fake.shape[1] != real.shape[1]:
-        raise ValueError(f"need two (N, F) feature matrices with the same F, got {tuple(real.shape)} (real) and "
-                         f"{tuple(fake.shape)} (generated)")
+    _check_features(real, fake)
     if not 1 <= k < len(real):
         raise ValueError(f"k must be in [1, {len(real) - 1}] (fewer than the real points), got {k}")
     if not len(fake):
