@@ -3,10 +3,12 @@
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0 --lr 2e-3      # any TrainConfig flag
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
+    python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0 \\
+        --extra-layer --results /tmp/collapse_mnist_extra_layer.json      # benchmarks/README.md's record, not shipped
 
 --freeze N: after the run, continue it for N steps with D's learning rate unchanged and with D frozen, each with all
 of G training and with only a linear map of the noise in front of G's frozen weights (dcgan_utils.course.collapse),
-and write every row to dcgan_utils/pretrained/collapse_mnist.json.
+and write every row to dcgan_utils/pretrained/collapse_mnist.json (--results names another file).
 
 Collapse proper (issue #17): G maps many noise vectors to a few convincing images: at least half of the samples in
 at most two classes by the package's MNIST classifier, a diversity close to that of one class of real digits, and
@@ -42,6 +44,9 @@ parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run
 parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
 parser.add_argument("--freeze", type=int, default=0, metavar="N",
                     help="continue each run for N steps with D trained and with D frozen; write the shipped results")
+parser.add_argument("--results", default=collapse.RESULTS, metavar="NAME",
+                    help="--freeze's output: a file name in dcgan_utils/pretrained/ (default: the shipped "
+                    "results notebook 05 loads), or an absolute path for exploration runs")
 parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
                     "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
 add_config_arguments(parser)
@@ -89,7 +94,7 @@ if args.freeze:
     header["settings"] = {**settings, "more_steps": args.freeze}
     header["real"].update(diversity_mixed=diversity(mixed), diversity_one_class=[min(one_class.values()),
                                                                                   max(one_class.values())])
-    out = Path(collapse.__file__).parent.parent / "pretrained" / collapse.RESULTS
+    out = Path(collapse.__file__).parent.parent / "pretrained" / args.results
     out.write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
     print(f"wrote {out}")
     raise SystemExit
