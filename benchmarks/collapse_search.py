@@ -1,9 +1,9 @@
-"""Looking for mode collapse on MNIST: train one setting for a few seeds and print what the collapse meters read.
+r"""Looking for mode collapse on MNIST: train one setting for a few seeds and print what the collapse meters read.
 
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0 --lr 2e-3      # any TrainConfig flag
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
-    python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0 \\
+    python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0 \
         --extra-layer --results /tmp/collapse_mnist_extra_layer.json      # benchmarks/README.md's record, not shipped
 
 --freeze N: after the run, continue it for N steps with D's learning rate unchanged and with D frozen, each with all
@@ -43,7 +43,7 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
 parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
 parser.add_argument("--freeze", type=int, default=0, metavar="N",
-                    help="continue each run for N steps with D trained and with D frozen; write the shipped results")
+                    help="continue each run for N steps with D trained and with D frozen; write the results (--results)")
 parser.add_argument("--results", default=collapse.RESULTS, metavar="NAME",
                     help="--freeze's output: a file name in dcgan_utils/pretrained/ (default: the shipped "
                     "results notebook 05 loads), or an absolute path for exploration runs")
@@ -51,6 +51,11 @@ parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its
                     "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
 add_config_arguments(parser)
 args = parser.parse_args()
+out = Path(collapse.__file__).parent.parent / "pretrained" / Path(args.results).expanduser()
+if args.results != collapse.RESULTS and not args.freeze:
+    parser.error("--results names --freeze's output file: add --freeze N, or leave --results out")
+if args.freeze and not out.parent.is_dir():  # found out now, not after the runs
+    parser.error(f"--results {args.results}: no folder {out.parent} to write it in; create it or name another")
 if args.no_g_batchnorm:
     built = run_state.Generator
 
@@ -94,7 +99,6 @@ if args.freeze:
     header["settings"] = {**settings, "more_steps": args.freeze}
     header["real"].update(diversity_mixed=diversity(mixed), diversity_one_class=[min(one_class.values()),
                                                                                   max(one_class.values())])
-    out = Path(collapse.__file__).parent.parent / "pretrained" / args.results
     out.write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")
     print(f"wrote {out}")
     raise SystemExit
