@@ -4,11 +4,11 @@ r"""Looking for mode collapse on MNIST: train one setting for a few seeds and pr
     python benchmarks/collapse_search.py --max-steps 1000 --seeds 0,1 --no-g-batchnorm
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0 \
-        --extra-layer --results /tmp/collapse_mnist_extra_layer.json      # benchmarks/README.md's record, not shipped
+        --extra-layer --out /tmp/collapse_mnist_extra_layer.json      # benchmarks/README.md's record, not shipped
 
 --freeze N: after the run, continue it for N steps with D's learning rate unchanged and with D frozen, each with all
 of G training and with only a linear map of the noise in front of G's frozen weights (dcgan_utils.course.collapse),
-and write every row to dcgan_utils/pretrained/collapse_mnist.json (--results names another file).
+and write every row to dcgan_utils/pretrained/collapse_mnist.json (--out names another file).
 
 Collapse proper (issue #17): G maps many noise vectors to a few convincing images: at least half of the samples in
 at most two classes by the package's MNIST classifier, a diversity close to that of one class of real digits, and
@@ -35,6 +35,7 @@ from dcgan_utils.engine import run_state
 from dcgan_utils.engine.checkpoint import load_checkpoint, restore
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import cpu_model
+from dcgan_utils.engine.runs import PRETRAINED
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
 from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier
@@ -43,19 +44,18 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run each")
 parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
 parser.add_argument("--freeze", type=int, default=0, metavar="N",
-                    help="continue each run for N steps with D trained and with D frozen; write the results (--results)")
-parser.add_argument("--results", default=collapse.RESULTS, metavar="NAME",
-                    help="--freeze's output: a file name in dcgan_utils/pretrained/ (default: the shipped "
-                    "results notebook 05 loads), or an absolute path for exploration runs")
+                    help="continue each run for N steps with D trained and with D frozen; write the results (--out)")
+parser.add_argument("--out", default=str(PRETRAINED / collapse.RESULTS),
+                    help="--freeze's output file (default: the shipped results notebook 05 loads)")
 parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
                     "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
 add_config_arguments(parser)
 args = parser.parse_args()
-out = Path(collapse.__file__).parent.parent / "pretrained" / Path(args.results).expanduser()
-if args.results != collapse.RESULTS and not args.freeze:
-    parser.error("--results names --freeze's output file: add --freeze N, or leave --results out")
+out = Path(args.out).expanduser()
+if args.out != parser.get_default("out") and not args.freeze:
+    parser.error("--out names --freeze's output file: add --freeze N, or drop --out")
 if args.freeze and not out.parent.is_dir():  # found out now, not after the runs
-    parser.error(f"--results {args.results}: no folder {out.parent} to write it in; create it or name another")
+    parser.error(f"--out {args.out}: no folder {out.parent} to write it in; create it or name another")
 if args.no_g_batchnorm:
     built = run_state.Generator
 
