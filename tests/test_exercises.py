@@ -136,7 +136,23 @@ def test_each_verdict_names_its_exercise_and_what_it_tried(check, capsys):
     check(RIGHT[check])
     name, _, rest = capsys.readouterr().out.partition(": correct on ")
     assert name.split(" (")[0] == check.__name__.removeprefix("check_")  # generator_block adds what it compares
-    assert re.fullmatch(r"\d+ cases: [^X]{10,} \(to 1e-06\)\.\n", rest), rest  # "XX" is mutmut's blanking mark
+    precision = r"exactly" if check in WHOLE_NUMBERS else r"to 1e-06"
+    assert re.fullmatch(rf"\d+ cases: [^X]{{10,}} \({precision}\)\.\n", rest), rest  # "XX" is mutmut's blanking mark
+
+
+WHOLE_NUMBERS = {exercises.check_conv_output_size, exercises.check_conv_transpose_output_size,
+                 exercises.check_generator_block, exercises.check_parameter_count}  # sizes and counts
+
+
+@pytest.mark.parametrize("check", sorted(WHOLE_NUMBERS - {exercises.check_generator_block}, key=lambda c: c.__name__),
+                         ids=lambda c: c.__name__)
+def test_a_size_or_count_must_be_exact(check, capsys):
+    """Their verdicts said "(to 1e-06)" for whole-number answers, and an answer off by less than that passed."""
+    nudged = lambda *args: RIGHT[check](*args) + 1e-7  # noqa: E731
+    check(nudged)
+    assert "not yet right" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="off by 1e-07"):
+        check(nudged, strict=True)
 
 
 def test_the_size_checks_name_the_input_widths_they_try(capsys):

@@ -1,6 +1,7 @@
 """Exercise checkers: each runs the learner's function on a few cases chosen to catch the usual mistakes (random
 inputs, and extreme or degenerate ones where a naive formula breaks) and compares it with the course's reference to
-1e-6, printing what differs. Each verdict says which cases it tried.
+1e-6 (counts and sizes, whose answers are whole numbers: exactly), printing what differs. Each verdict says which
+cases it tried and to what precision.
 
 Every check returns True when the answer matches. With strict=True a wrong answer raises AssertionError (the
 notebooks' hidden solution cells use that, so CI fails if a reference or a check breaks).
@@ -43,8 +44,8 @@ def _describe(args: tuple) -> str:
     return ", ".join(parts)
 
 
-def _compare(got, expected: torch.Tensor) -> str | None:
-    """None when got matches expected to 1e-6, else what differs."""
+def _compare(got, expected: torch.Tensor, exact: bool = False) -> str | None:
+    """None when got matches expected to 1e-6 (exact: equals it), else what differs."""
     if not torch.is_tensor(got):
         try:
             got = torch.as_tensor(got, dtype=torch.float64)
@@ -57,7 +58,7 @@ def _compare(got, expected: torch.Tensor) -> str | None:
         bad = tuple((~torch.isfinite(got)).nonzero()[0].tolist())
         where = f" at index {list(bad)}" if bad else ""
         return f"returned {got[bad].item()} (not finite){where}, expected {expected[bad].item():.6g}"
-    if torch.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True):
+    if torch.equal(got, expected) if exact else torch.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True):
         return None
     error = (got - expected).abs()
     where = tuple(torch.nonzero(error == error.max())[0].tolist())
@@ -65,11 +66,12 @@ def _compare(got, expected: torch.Tensor) -> str | None:
 
 
 def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False, *,
-              tried: str) -> bool | None:
+              tried: str, exact: bool = False) -> bool | None:
     """Call fn(*args) for every (args, expected) case; print one verdict, with the first case that fails.
 
     tried: what the cases are, in a few words, for the verdict ("random logits and +-1000"); it must describe the
-    cases truthfully (a check of fixed values does not say "random").
+    cases truthfully (a check of fixed values does not say "random"). exact: the answers are whole numbers (sizes,
+    counts), compared for equality instead of to 1e-6.
 
     strict=True (solutions, tests): True, or AssertionError. Otherwise None, whatever the verdict, so a learner's cell
     shows only the printed verdict (a returned False would print under it, and nbval's kernels show it even after `;`).
@@ -85,14 +87,14 @@ def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], 
         except Exception as err:  # the learner's code may raise anything; report it instead of a traceback
             message = f"raised {type(err).__name__}: {err}"
         else:
-            message = _compare(got, expected)
+            message = _compare(got, expected, exact)
         if message:
             text = f"{name}: not yet right. With inputs {_describe(args)} it {message}."
             print(text)
             if strict:
                 raise AssertionError(text)
             return None
-    print(f"{name}: correct on {len(cases)} cases: {tried} (to {ATOL:g}).")
+    print(f"{name}: correct on {len(cases)} cases: {tried} ({'exactly' if exact else f'to {ATOL:g}'}).")
     return True if strict else None
 
 
@@ -200,12 +202,14 @@ def _size_cases(transposed: bool) -> list[tuple[tuple, torch.Tensor]]:
 
 def check_conv_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a Conv2d's output, compared with PyTorch's layer."""
-    return run_check("conv_output_size", fn, _size_cases(False), strict, tried=SIZES_TRIED[False])
+    return run_check("conv_output_size", fn, _size_cases(False), strict, tried=SIZES_TRIED[False],
+                     exact=True)
 
 
 def check_conv_transpose_output_size(fn: Callable, strict: bool = False) -> bool | None:
     """fn(n, kernel, stride, padding) -> side of a ConvTranspose2d's output, compared with PyTorch's layer."""
-    return run_check("conv_transpose_output_size", fn, _size_cases(True), strict, tried=SIZES_TRIED[True])
+    return run_check("conv_transpose_output_size", fn, _size_cases(True), strict,
+                     tried=SIZES_TRIED[True], exact=True)
 
 
 def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
@@ -226,7 +230,7 @@ def check_generator_block(fn: Callable, strict: bool = False) -> bool | None:
     cases = [((c_in, c_out), torch.tensor([2, c_out, 8, 8, c_in * c_out * 16 + 2 * c_out], dtype=torch.float64))
              for c_in, c_out in ((8, 4), (512, 256), (3, 3))]
     return run_check("generator_block (shape N, C, H, W and parameter count)", describe, cases, strict,
-                     tried="channels 8 -> 4, 512 -> 256, 3 -> 3")
+                     tried="channels 8 -> 4, 512 -> 256, 3 -> 3", exact=True)
 
 
 PARAMETER_LAYERS = ((100, 512, 4), (64, 3, 4), (1, 1, 1), (256, 128, 3))  # (c_in, c_out, kernel): G's first and
@@ -241,7 +245,7 @@ def check_parameter_count(fn: Callable, strict: bool = False) -> bool | None:
         cases.append(((c_in, c_out, k), torch.tensor(float(sum(p.numel() for m in layers for p in m.parameters())),
                                                      dtype=torch.float64)))
     shapes = ", ".join(f"{c_in} -> {c_out} (kernel {k})" for c_in, c_out, k in PARAMETER_LAYERS)
-    return run_check("parameter_count", fn, cases, strict, tried=f"layers {shapes}, counted by PyTorch")
+    return run_check("parameter_count", fn, cases, strict, tried=f"layers {shapes}, counted by PyTorch", exact=True)
 
 
 # ---- notebook 04: training on MNIST -------------------------------------------------------------------------
