@@ -62,7 +62,11 @@ def _compare(got, expected: torch.Tensor, exact: bool = False) -> str | None:
         return None
     error = (got - expected).abs()
     where = tuple(torch.nonzero(error == error.max())[0].tolist())
-    return f"is off by {error.max().item():.3g} (got {got[where].item():.6g}, expected {expected[where].item():.6g})"
+    if exact:  # whole numbers as such, anything else in full: a near-miss such as 31.0000001 must not print as 31
+        show = lambda v: str(int(v)) if v == int(v) else repr(v)  # noqa: E731
+    else:
+        show = lambda v: f"{v:.6g}"  # noqa: E731
+    return f"is off by {error.max().item():.3g} (got {show(got[where].item())}, expected {show(expected[where].item())})"
 
 
 def run_check(name: str, fn: Callable, cases: list[tuple[tuple, torch.Tensor]], strict: bool = False, *,
