@@ -114,8 +114,10 @@ M = [
            "covered += holds.any(dim=0).sum().item()", "coverage counts generated points, not real ones",
            ("tests/test_precision_recall.py",)),
     # the exercise checkers: a checker that passes a wrong answer, or fails a right one, misleads every learner
-    Mutant(C + "exercises.py", "    if torch.allclose(got, expected, atol=ATOL, rtol=RTOL, equal_nan=True):",
-           "    if True:", "checker accepts any number", ("tests/test_exercises.py",)),
+    Mutant(C + "exercises.py", "    if torch.equal(got, expected) if exact else torch.allclose(got, expected, atol=ATOL, "
+           "rtol=RTOL, equal_nan=True):", "    if True:", "checker accepts any number", ("tests/test_exercises.py",)),
+    Mutant(C + "exercises.py", "torch.equal(got, expected) if exact else torch.allclose(", "torch.allclose(",
+           "a size or count passes when off by less than 1e-6", ("tests/test_exercises.py",)),
     Mutant(C + "exercises.py", "    if got.shape != expected.shape:", "    if False:",
            "checker ignores the answer's shape", ("tests/test_exercises.py",)),
     Mutant(C + "exercises.py", "    if not torch.isfinite(got).all() and torch.isfinite(expected).all():", "    if False:",
