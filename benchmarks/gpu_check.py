@@ -72,6 +72,7 @@ def main() -> None:
     unpack()
     failed = []
     env = environment()
+    (ROOT / "build" / "gpu").mkdir(parents=True, exist_ok=True)  # papermill writes the notebooks there, not creating it
     for name, command, limit in STEPS:
         start = time.perf_counter()
         try:
