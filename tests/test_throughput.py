@@ -6,7 +6,7 @@ import statistics
 import torch
 
 from dcgan_utils.engine import throughput, training
-from dcgan_utils.engine.run_state import build_state
+from dcgan_utils.engine.run_state import build_state, compile_models
 from dcgan_utils.engine.throughput import images_per_second, run_steps, switch_table
 from helpers import tiny_config, tiny_data
 
@@ -65,3 +65,23 @@ def test_compiled_models_compute_the_same_steps_as_eager_ones():
         assert torch.allclose(eager, compiled, atol=1e-4)
     for eager, compiled in zip(runs[False].D.parameters(), runs[True].D.parameters()):
         assert torch.allclose(eager, compiled, atol=1e-4)
+
+
+def test_compile_on_cuda_turns_off_inductors_own_layout_choice(monkeypatch):
+    """On CUDA, inductor's layout optimisation stopped G's backward (PyTorch 2.11, H200): it is off there, only."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: seen.append(kw.get("options")) or module)
+    for device in ("cuda", "cpu"):
+        compile_models(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1), torch.device(device))
+    assert seen == [{"layout_optimization": False}] * 2 + [None] * 2
+    assert torch._inductor.config.layout_optimization in (True, False)  # the option names a real inductor setting
+
+
+def test_compile_keeps_the_first_layer_of_g_in_standard_layout():
+    """G's first layer sees a 1x1 input: under compile its weight stays NCHW, every other one follows channels_last."""
+    state = build_state(tiny_config(compile=True, channels_last=True))
+    weights = [m.weight for m in state.G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert weights[0].is_contiguous() and not weights[0].is_contiguous(memory_format=torch.channels_last)
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights[1:]) and not weights[1].is_contiguous()
+    eager = build_state(tiny_config(compile=False, channels_last=True))
+    assert eager.G.net[0].weight.is_contiguous(memory_format=torch.channels_last)  # without compile, unchanged

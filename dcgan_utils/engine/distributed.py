@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData, load_dataset
 from dcgan_utils.engine.device import get_device
-from dcgan_utils.engine.run_state import GANState
+from dcgan_utils.engine.run_state import GANState, compile_models
 from dcgan_utils.engine.training import train_gan
 
 
@@ -104,7 +104,7 @@ def train_distributed(config: TrainConfig, out_dir: str | Path, resume: bool = F
             state.g_run = DistributedDataParallel(state.G, **options)
             state.d_run = DistributedDataParallel(state.D, **options)
             if config.compile:  # compile the wrapped modules, as PyTorch's DDP + compile notes do
-                state.g_run, state.d_run = torch.compile(state.g_run), torch.compile(state.d_run)
+                state.g_run, state.d_run = compile_models(state.g_run, state.d_run, device)
             state.noise.manual_seed(config.seed + 7919 * (rank + 1) + state.step)  # this rank's own noise
 
         # the checkpoint keeps the run's config (batch_size of all ranks); each rank steps batch_size / world

@@ -66,6 +66,8 @@ def build_state(config: TrainConfig) -> GANState:
     D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm,
                       config.minibatch_std, config.extra_layer)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+    if config.compile:  # G's first layer sees a 1x1 input, where NHWC gains nothing: see compile_models
+        G.net[0].weight.data = G.net[0].weight.data.contiguous()
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(
         config, device, precision, G, D,
@@ -77,8 +79,19 @@ def build_state(config: TrainConfig) -> GANState:
         noise, draw_noise(noise, config.num_samples, config.latent_dim, device),
         cycle_labels(config.num_samples, config.num_classes, device),
     )
-    state.g_run, state.d_run = (torch.compile(G), torch.compile(D)) if config.compile else (G, D)
+    state.g_run, state.d_run = compile_models(G, D, device) if config.compile else (G, D)
     return state
+
+
+def compile_models(G: torch.nn.Module, D: torch.nn.Module, device: torch.device) -> tuple:
+    """torch.compile both models; on CUDA with inductor's own layout choice off (the channels_last field decides).
+
+    PyTorch 2.11's inductor stopped G's first fp32 backward pass on CUDA (make gpu-check, H200, 2026-12-04, notebook
+    05's sizes): it expected an NHWC gradient for the weight of G's first layer, whose input is 1x1, and cuDNN
+    returned NCHW. Two changes together fixed it there, each alone did not: the layout choice off (here) and that
+    weight kept NCHW (build_state)."""
+    options = {"layout_optimization": False} if device.type == "cuda" else None
+    return torch.compile(G, options=options), torch.compile(D, options=options)
 
 
 def set_optimiser_settings(state: GANState, scale: float = 1.0) -> None:
