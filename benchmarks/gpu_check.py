@@ -3,11 +3,12 @@
     make gpu-prepare   # on the CPU machine first: data and the missing pure-Python packages into .gpu-kit/
     make gpu-check     # on the GPU machine: python3 benchmarks/gpu_check.py (its own python3, nothing installed)
 
-Runs, each under its own time limit so the whole check ends inside 10 minutes (one device call): the CUDA tests (tests/test_cuda.py:
-fp16 with its scalers, bf16, channels_last, compile, resume and release loading on CUDA, sampling across devices,
-one-GPU DDP with NCCL), `benchmarks/throughput.py --device cuda` against the examples/dcgan loop, and notebooks 04
-and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes build/gpu-report.md with
-the device, driver, versions and every number, and exits non-zero when CUDA is not in use or a step failed.
+Runs, each under its own time limit so the whole check ends inside 10 minutes (one device call): the CUDA tests
+(tests/test_cuda.py: fp16 with its scalers, bf16, channels_last, compile, resume and release loading on CUDA,
+sampling across devices, one-GPU DDP with NCCL), `benchmarks/throughput.py --device cuda` against the examples/dcgan
+loop, and notebooks 04 and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes
+build/gpu-report.md with the device, driver, versions and every number, and exits non-zero when CUDA is not in use
+or a step failed.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / ".gpu-kit"  # made by `make gpu-prepare`: data/ and site/ (packages the GPU machine lacks)
 STEPS = [  # (name, command, time limit in seconds)
-    # limits: about twice what an H200 took on 2026-12-04 (tests 66 s, throughput 25 s, notebook 04 143 s and once
-    # more than 150 s); notebook 05 had not yet run to its end on a GPU, so it gets what is left of the 10 minutes
+    # limits, against an H200 on 2026-12-04: tests 66 s (before two compile tests were added), throughput 25 s,
+    # notebook 04 143 s once and over 150 s once; notebook 05 had not yet run to its end on a GPU: the rest of 10 min
     ("CUDA tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 120),
     ("throughput vs examples/dcgan", [sys.executable, "benchmarks/throughput.py", "--device", "cuda", "--steps", "200",
                                       "--rounds", "3"], 60),

@@ -68,7 +68,8 @@ def test_compiled_models_compute_the_same_steps_as_eager_ones():
 
 
 def test_compile_on_cuda_turns_off_inductors_own_layout_choice(monkeypatch):
-    """On CUDA, inductor's layout optimisation stopped G's backward (PyTorch 2.11, H200): it is off there, only."""
+    """On CUDA, inductor's layout optimisation, with G's first weight in NHWC, stopped G's backward (PyTorch 2.11,
+    H200): it is off there, only."""
     seen = []
     monkeypatch.setattr(torch, "compile", lambda module, **kw: seen.append(kw.get("options")) or module)
     for device in ("cuda", "cpu"):
@@ -82,6 +83,7 @@ def test_compile_keeps_the_first_layer_of_g_in_standard_layout():
     state = build_state(tiny_config(compile=True, channels_last=True))
     weights = [m.weight for m in state.G.net if isinstance(m, torch.nn.ConvTranspose2d)]
     assert weights[0].is_contiguous() and not weights[0].is_contiguous(memory_format=torch.channels_last)
-    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights[1:]) and not weights[1].is_contiguous()
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in weights[1:])
+    assert not weights[1].is_contiguous()
     eager = build_state(tiny_config(compile=False, channels_last=True))
     assert eager.G.net[0].weight.is_contiguous(memory_format=torch.channels_last)  # without compile, unchanged

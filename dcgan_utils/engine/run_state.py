@@ -66,7 +66,7 @@ def build_state(config: TrainConfig) -> GANState:
     D = Discriminator(config.image_size, config.channels, config.d_width, config.num_classes, config.d_norm,
                       config.minibatch_std, config.extra_layer)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
-    if config.compile:  # G's first layer sees a 1x1 input, where NHWC gains nothing: see compile_models
+    if config.compile:  # G's first layer (a 1x1 input) kept NCHW on every device: see compile_models
         G.net[0].weight.data = G.net[0].weight.data.contiguous()
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(
