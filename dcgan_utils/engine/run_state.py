@@ -67,7 +67,7 @@ def build_state(config: TrainConfig) -> GANState:
                       config.minibatch_std, config.extra_layer)
     G, D = G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
     if config.compile:  # G's first layer (a 1x1 input) kept NCHW on every device: see compile_models
-        G.net[0].weight.data = G.net[0].weight.data.contiguous()
+        G.net[0].to(memory_format=torch.contiguous_format)
     noise = torch.Generator().manual_seed(config.seed)
     state = GANState(
         config, device, precision, G, D,
