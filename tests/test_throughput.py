@@ -87,3 +87,21 @@ def test_compile_keeps_the_first_layer_of_g_in_standard_layout():
     assert not weights[1].is_contiguous()
     eager = build_state(tiny_config(compile=False, channels_last=True))
     assert eager.G.net[0].weight.is_contiguous(memory_format=torch.channels_last)  # without compile, unchanged
+
+
+def test_step_profile_prints_the_wall_time_and_the_devices_busy_time_per_step():
+    """benchmarks/step_profile.py, whose figures README and notebook 05 quote, runs on a CPU at tiny sizes."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "step_profile.py"), "--device", "cpu",
+                           "--batch-size", "8", "--width", "4", "--steps", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"wall time per step ([\d.]+) ms \((\d+) images/s\); device busy ([\d.]+) ms", done.stdout)
+    assert found, done.stdout
+    wall, rate, busy = float(found[1]), int(found[2]), float(found[3])
+    assert wall > 0 and busy > 0 and abs(rate - 8e3 / wall) <= 0.01 * rate + 1  # the batch over the wall time
