@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KIT = ROOT / ".gpu-kit"  # made by `make gpu-prepare`: data/ and site/ (packages the GPU machine lacks)
 STEPS = [  # (name, command, time limit in seconds)
-    # limits, against an H200 on 2026-12-04 (the whole check 447 s): tests 93 s, throughput 26 s, notebook 04 157 s
-    # (143 s once, over 150 s once), notebook 05 161 s; together 580 s, within one 10-minute device call
+    # limits (together 580 s, within one 10-minute device call) against an H200 on 2026-12-04: tests took 93 s,
+    # throughput 26 s, notebook 04 157 s (143 s once, over 150 s once), notebook 05 161 s
     ("CUDA tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 120),
     ("throughput vs examples/dcgan", [sys.executable, "benchmarks/throughput.py", "--device", "cuda", "--steps", "200",
                                       "--rounds", "3"], 60),

@@ -3,12 +3,14 @@
     python benchmarks/step_profile.py                      # notebook 05's step: 32x32x3, width 32, batch 128, fp32
     python benchmarks/step_profile.py --device cuda --precision bf16
 
-Runs train_step (what train_gan runs per batch) on random images of notebook 05's sizes: warm-up steps, then
-`--steps` steps timed by the wall clock and by torch.profiler at once. Prints the wall time per step, the device's
-busy time per step (the sum of the CUDA kernels' durations on a GPU; of the top-level operators on a CPU), the
-kernels launched per step (CUDA) and the operators that took the most device time. A GPU whose busy time is a small
-part of the wall time is waiting for the Python that issues its work: more arithmetic per kernel (a larger batch or
-wider networks), not a faster kernel, is what speeds such a step up.
+Runs train_step (what train_gan runs per batch) on random images of notebook 05's sizes: `--steps` warm-up
+steps, as many timed by the wall clock alone, then as many under torch.profiler (which slows the Python side).
+Prints the wall time per step, the device's busy time per step (on a GPU the summed durations of its kernels and
+copies; on a CPU the operators' own CPU time), the kernels and copies launched per step (CUDA) and the operators
+that took the most device time. A GPU busy for a small part of the wall time waits for the CPU side (Python and
+PyTorch's dispatch) to issue its work: there more arithmetic per kernel (a larger batch, wider networks) raises the
+images/s at little cost in wall time per step, and faster kernels gain little. Unlike notebook 05's speed table it
+takes one fixed batch, leaves cudnn.benchmark off and defaults to channels_last, so its times are not that table's.
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ parser.add_argument("--device", default="auto")
 parser.add_argument("--precision", default="fp32")
 parser.add_argument("--batch-size", type=int, default=128)
 parser.add_argument("--width", type=int, default=32, help="g_width and d_width")
-parser.add_argument("--steps", type=int, default=20, help="profiled steps (after as many warm-up steps)")
+parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                    help="NHWC layout (TrainConfig's default; the numbers in the READMEs were measured with it)")
+parser.add_argument("--steps", type=int, default=20, help="warm-up, timed and profiled steps, as many of each")
 args = parser.parse_args()
 
 device = get_device(args.device)
 cuda = device.type == "cuda"
 sync = torch.cuda.synchronize if cuda else (lambda: None)
 config = TrainConfig(image_size=32, channels=3, g_width=args.width, d_width=args.width, batch_size=args.batch_size,
-                     device=str(device), precision=args.precision, epochs=1)
+                     device=str(device), precision=args.precision, channels_last=args.channels_last, epochs=1)
 state = build_state(config)
 real = torch.rand(args.batch_size, 3, 32, 32, device=device) * 2 - 1  # the speed does not depend on the pixels
 labels = torch.zeros(args.batch_size, dtype=torch.long, device=device)
@@ -59,11 +63,12 @@ if cuda:
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
                and not getattr(e, "is_user_annotation", False)]  # an optimiser's annotation spans its kernels
     busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / args.steps
-    print(f"kernels launched per step: {len(kernels) / args.steps:.0f}")
+    print(f"kernels and copies per step: {len(kernels) / args.steps:.0f}")
 else:
     busy = sum(e.self_cpu_time_total for e in events) / 1e6 / args.steps
 print(f"device {device_name(device)}; CPU {cpu_model()}; torch {torch.__version__}; {torch.get_num_threads()} threads")
-print(f"batch {args.batch_size}, width {args.width}, precision {args.precision}")
+print(f"batch {args.batch_size}, width {args.width}, precision {args.precision}, channels_last {args.channels_last}, "
+      f"cudnn.benchmark {torch.backends.cudnn.benchmark}; one fixed batch of random images")
 print(f"wall time per step {wall * 1e3:.2f} ms ({args.batch_size / wall:.0f} images/s); "
       f"device busy {busy * 1e3:.2f} ms per step = {busy / wall:.0%} of the wall time")
 sort = "device_time_total" if cuda else "self_cpu_time_total"
