@@ -6,7 +6,8 @@
 Runs train_step (what train_gan runs per batch) on random images of notebook 05's sizes: `--steps` warm-up
 steps, as many timed by the wall clock alone, then as many under torch.profiler (which slows the Python side).
 Prints the wall time per step, the device's busy time per step (on a GPU the summed durations of its kernels and
-copies; on a CPU the operators' own CPU time), the kernels and copies launched per step (CUDA) and the operators
+copies, against the wall time without the profiler; on a CPU the operators' own CPU time, against the wall time
+of the profiled steps, which the profiler slows), the kernels and copies launched per step (CUDA) and the operators
 that took the most device time. A GPU busy for a small part of the wall time waits for the CPU side (Python and
 PyTorch's dispatch) to issue its work: there more arithmetic per kernel (a larger batch, wider networks) raises the
 images/s at little cost in wall time per step, and faster kernels gain little. Unlike notebook 05's speed table it
@@ -55,21 +56,25 @@ sync()
 wall = (time.perf_counter() - start) / args.steps  # without the profiler, which slows the Python side
 activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
 with profile(activities=activities) as prof:
+    start = time.perf_counter()
     for _ in range(args.steps):
         train_step(state, real, labels)
     sync()
+    profiled = (time.perf_counter() - start) / args.steps
 events = prof.key_averages()
 if cuda:
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
                and not getattr(e, "is_user_annotation", False)]  # an optimiser's annotation spans its kernels
     busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / args.steps
     print(f"kernels and copies per step: {len(kernels) / args.steps:.0f}")
-else:
+    within, where = wall, ""  # kernels run as fast under the profiler; only the Python side slows down
+else:  # the operators' own times, measured under the profiler and slowed with it: against that window's wall time
     busy = sum(e.self_cpu_time_total for e in events) / 1e6 / args.steps
+    within, where = profiled, f" under the profiler ({profiled * 1e3:.2f} ms per step)"
 print(f"device {device_name(device)}; CPU {cpu_model()}; torch {torch.__version__}; {torch.get_num_threads()} threads")
 print(f"batch {args.batch_size}, width {args.width}, precision {args.precision}, channels_last {args.channels_last}, "
       f"cudnn.benchmark {torch.backends.cudnn.benchmark}; one fixed batch of random images")
 print(f"wall time per step {wall * 1e3:.2f} ms ({args.batch_size / wall:.0f} images/s); "
-      f"device busy {busy * 1e3:.2f} ms per step = {busy / wall:.0%} of the wall time")
+      f"device busy {busy * 1e3:.2f} ms per step = {busy / within:.0%} of the wall time{where}")
 sort = "device_time_total" if cuda else "self_cpu_time_total"
 print(events.table(sort_by=sort, row_limit=8, max_name_column_width=40))
