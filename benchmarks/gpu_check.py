@@ -3,12 +3,13 @@
     make gpu-prepare   # on the CPU machine first: data and the missing pure-Python packages into .gpu-kit/
     make gpu-check     # on the GPU machine: python3 benchmarks/gpu_check.py (its own python3, nothing installed)
 
-Runs, each under its own time limit so the whole check ends inside 10 minutes (one device call): the CUDA tests
-(tests/test_cuda.py: fp16 with its scalers, bf16, channels_last, compile, resume and release loading on CUDA,
-sampling across devices, one-GPU DDP with NCCL), `benchmarks/throughput.py --device cuda` against the examples/dcgan
-loop, and notebooks 04 and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes
-build/gpu-report.md with the device, driver, versions and every number, and exits non-zero when CUDA is not in use
-or a step failed.
+Runs, each under its own time limit (the limits sum to 10 minutes, one device call; `timeout 590 make gpu-check`
+keeps the call inside it): the CUDA tests (tests/test_cuda.py: fp16 with its scalers, bf16, channels_last, compile,
+resume and release loading on CUDA, sampling across devices, one-GPU DDP with NCCL), `benchmarks/throughput.py
+--device cuda` against the examples/dcgan loop, `benchmarks/step_profile.py --device cuda` (how much of a step the
+GPU computes), and notebooks 04 and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes
+build/gpu-report.md with the device, driver, versions and every number, after every step, and exits non-zero when
+CUDA is not in use or a step failed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """The speed table: it times the trainer's own step and reports each switch against the same baseline."""
 
 import dataclasses
+import re
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 
@@ -91,11 +95,6 @@ def test_compile_keeps_the_first_layer_of_g_in_standard_layout():
 
 def test_step_profile_prints_the_wall_time_and_the_devices_busy_time_per_step():
     """benchmarks/step_profile.py, whose figures README and notebook 05 quote, runs on a CPU at tiny sizes."""
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(root / "benchmarks" / "step_profile.py"), "--device", "cpu",
                            "--batch-size", "8", "--width", "4", "--steps", "2"],
