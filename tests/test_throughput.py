@@ -11,7 +11,7 @@ import torch
 
 from dcgan_utils.engine import throughput, training
 from dcgan_utils.engine.run_state import build_state, compile_models
-from dcgan_utils.engine.throughput import images_per_second, run_steps, switch_table
+from dcgan_utils.engine.throughput import Timed, images_per_second, run_steps, switch_table
 from helpers import tiny_config, tiny_data
 
 
@@ -23,6 +23,20 @@ def test_run_steps_takes_the_trainers_steps_and_counts_images(monkeypatch):
     assert run_steps(state, tiny_data(n=64), 5) == 5 * 32  # crosses the end of the data (2 batches) twice
     assert calls == [torch.Size([32, 1, 28, 28])] * 5
     assert state.opt_d.state and state.opt_g.state  # both networks were updated
+
+
+def test_timed_applies_prepare_to_the_built_run_before_its_warm_up():
+    """step_profile's --fused-adam swaps the optimisers through prepare: the warm-up must already step the new ones."""
+    config = tiny_config(ema=0.0)
+    built = build_state(config).G.state_dict()  # build_state seeds: the same weights Timed's run starts from
+
+    def prepare(state):  # G's learning rate 0 from here on
+        state.opt_g.param_groups[0]["lr"] = 0.0
+
+    timed = Timed(config, tiny_data(n=64), warmup=2, prepare=prepare)
+    weights = {k: v for k, v in timed.state.G.state_dict().items() if v.is_floating_point() and "running" not in k}
+    assert weights and all(torch.equal(v, built[k]) for k, v in weights.items())  # G's warm-up steps moved nothing
+    assert timed.state.opt_g.state and timed.state.opt_d.state  # yet both optimisers stepped
 
 
 def test_switch_table_times_each_switch_alone_in_interleaved_rounds_and_takes_medians(monkeypatch):

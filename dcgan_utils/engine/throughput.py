@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -40,14 +41,19 @@ class Timed:
     """One configuration's run, built and warmed up once, then timed in as many rounds as asked.
 
     Its peak GPU memory is what building, warming up and stepping this run added to what was already allocated.
+    `prepare`, when given, changes the built run before its warm-up (a benchmark trying what TrainConfig has no
+    field for).
     """
 
-    def __init__(self, config: TrainConfig, data: ImageData, warmup: int = 3):
+    def __init__(self, config: TrainConfig, data: ImageData, warmup: int = 3,
+                 prepare: Callable[[GANState], None] | None = None):
         cuda = get_device(config.device).type == "cuda"
         before = torch.cuda.memory_allocated() if cuda else 0
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         self.state = build_state(config)
+        if prepare is not None:
+            prepare(self.state)
         self.data = data.to(self.state.device)
         run_steps(self.state, self.data, warmup)  # cuDNN's algorithm search, torch.compile: not timed
         self.peak_gib = (torch.cuda.max_memory_allocated() - before) / 2**30 if cuda else None
