@@ -26,17 +26,23 @@ def test_run_steps_takes_the_trainers_steps_and_counts_images(monkeypatch):
 
 
 def test_timed_applies_prepare_to_the_built_run_before_its_warm_up():
-    """step_profile's --fused-adam swaps the optimisers through prepare: the warm-up must already step the new ones."""
+    """step_profile's --fused-adam replaces the optimisers through prepare: the warm-up must already step the new ones."""
     config = tiny_config(ema=0.0)
-    built = build_state(config).G.state_dict()  # build_state seeds: the same weights Timed's run starts from
+    built = build_state(config)  # build_state seeds: the same weights Timed's run starts from
+    new = {}
 
-    def prepare(state):  # G's learning rate 0 from here on
-        state.opt_g.param_groups[0]["lr"] = 0.0
+    def prepare(state):  # a new optimiser for G, at learning rate 0
+        new["opt_g"] = state.opt_g = torch.optim.Adam(state.G.parameters(), lr=0.0)
 
     timed = Timed(config, tiny_data(n=64), warmup=2, prepare=prepare)
-    weights = {k: v for k, v in timed.state.G.state_dict().items() if v.is_floating_point() and "running" not in k}
-    assert weights and all(torch.equal(v, built[k]) for k, v in weights.items())  # G's warm-up steps moved nothing
-    assert timed.state.opt_g.state and timed.state.opt_d.state  # yet both optimisers stepped
+
+    def moved(net, start):
+        return [k for k, v in net.state_dict().items() if v.is_floating_point() and "running" not in k
+                and not torch.equal(v, start.state_dict()[k])]
+
+    assert timed.state.opt_g is new["opt_g"] and new["opt_g"].state  # the new optimiser is the one that stepped
+    assert moved(timed.state.G, built.G) == []  # so G's warm-up steps moved nothing
+    assert moved(timed.state.D, built.D)  # while D's did: the warm-up ran
 
 
 def test_switch_table_times_each_switch_alone_in_interleaved_rounds_and_takes_medians(monkeypatch):
@@ -108,15 +114,16 @@ def test_compile_keeps_the_first_layer_of_g_in_standard_layout():
 
 
 def test_step_profile_prints_the_wall_time_and_the_devices_busy_time_per_step():
-    """benchmarks/step_profile.py, whose figures README and notebook 05 quote, runs on a CPU at tiny sizes."""
+    """benchmarks/step_profile.py, whose figures README and notebook 05 quote, runs on a CPU at tiny sizes (with its
+    fused-Adam switch, which swaps the optimisers through Timed's prepare)."""
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(root / "benchmarks" / "step_profile.py"), "--device", "cpu",
-                           "--batch-size", "8", "--width", "4", "--steps", "2"],
+                           "--batch-size", "8", "--width", "4", "--steps", "2", "--fused-adam"],
                           capture_output=True, text=True, timeout=300, cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r"wall time per step ([\d.]+) ms \((\d+) images/s\); device busy ([\d.]+) ms per step = (\d+)% "
                       r"of the wall time under the profiler \(([\d.]+) ms per step\)", done.stdout)
-    assert found, done.stdout
+    assert found and "fused Adam True" in done.stdout, done.stdout
     wall, rate, busy, share, profiled = float(found[1]), int(found[2]), float(found[3]), int(found[4]), float(found[5])
     assert 0 < busy <= 1.05 * profiled, done.stdout  # the operators' own times fit in the steps they ran in
     assert abs(share - 100 * busy / profiled) <= 1 and abs(rate - 8e3 / wall) <= 0.01 * rate + 1
