@@ -4,10 +4,10 @@
     python benchmarks/step_profile.py --device cuda --precision bf16
     python benchmarks/step_profile.py --device cuda --fused-adam     # one Adam kernel per network: fewer launches
 
-Times train_step (what train_gan runs per batch) the way notebook 05's speed table does (engine.throughput: `Timed`
-builds and warms up the run, `time_round` times whole steps over the data's batches with CUDA events on a GPU), on
-random uint8 images of notebook 05's sizes: `--steps` warm-up steps, as many timed, then as many under
-torch.profiler (which slows the Python side). Prints the wall time per step, the device's busy time per step (on a
+Times train_step (what train_gan runs per batch) with the timer of notebook 05's speed table (engine.throughput:
+`Timed` builds and warms up the run, `time_round` times whole steps over the data's batches with CUDA events on a
+GPU; one window, not the table's rounds), on random uint8 images of notebook 05's sizes: `--steps` warm-up steps, as
+many timed, then as many under torch.profiler (which slows the Python side). Prints the wall time per step, the device's busy time per step (on a
 GPU the summed durations of its kernels and copies, against the wall time without the profiler; on a CPU the
 operators' own CPU time, against the wall time of the profiled steps, which the profiler slows), the kernels and
 copies launched per step (CUDA) and the operators that took the most device time. A GPU busy for a small part of
@@ -20,7 +20,6 @@ kernels gain little. `--fused-adam` is not an engine setting: this script tries 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -29,7 +28,7 @@ from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.device import cpu_model, device_name, get_device
 from dcgan_utils.engine.run_state import GANState
-from dcgan_utils.engine.throughput import Timed, run_steps
+from dcgan_utils.engine.throughput import Timed
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--device", default="auto")
@@ -68,9 +67,7 @@ timed = Timed(config, data, warmup=args.steps, prepare=prepare)
 wall = args.batch_size / timed.time_round(args.steps)  # without the profiler, which slows the Python side
 activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
 with profile(activities=activities) as prof:
-    start = time.perf_counter()
-    run_steps(timed.state, timed.data, args.steps)  # ends with the statistics' transfer: the device has finished
-    profiled = (time.perf_counter() - start) / args.steps
+    profiled = args.batch_size / timed.time_round(args.steps)  # slowed by the profiler: used on a CPU only
 events = prof.key_averages()
 if cuda:
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
