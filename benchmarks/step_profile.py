@@ -14,7 +14,8 @@ copies launched per step (CUDA) and the operators that took the most device time
 the wall time waits for the CPU side (Python and PyTorch's dispatch) to issue its work: there more arithmetic per
 kernel (a larger batch, wider networks) raises the images/s at little cost in wall time per step, and faster
 kernels gain little. `--fused-adam` is not an engine setting: this script tries it on its own run. CUDA graphs
-(torch.compile's "reduce-overhead" mode) stopped this step on an H200 with PyTorch 2.11 (benchmarks/README.md).
+through torch.compile stopped this step on an H200 with PyTorch 2.11; the step captured by hand in one graph:
+benchmarks/cuda_graph_step.py (benchmarks/README.md).
 """
 
 from __future__ import annotations

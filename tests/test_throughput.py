@@ -127,3 +127,17 @@ def test_step_profile_prints_the_wall_time_and_the_devices_busy_time_per_step():
     wall, rate, busy, share, profiled = float(found[1]), int(found[2]), float(found[3]), int(found[4]), float(found[5])
     assert 0 < busy <= 1.05 * profiled, done.stdout  # the operators' own times fit in the steps they ran in
     assert abs(share - 100 * busy / profiled) <= 1 and abs(rate - 8e3 / wall) <= 0.01 * rate + 1
+
+
+def test_cuda_graph_step_is_the_engines_step_on_fixed_inputs():
+    """benchmarks/cuda_graph_step.py times a step written out on fixed tensors (to capture it in a CUDA graph); on
+    the CPU its eager run must end where the engine's train_step does, from the same seed, noise and batches, or its
+    figures time some other step."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "cuda_graph_step.py"), "--device", "cpu",
+                           "--batch-size", "8", "--steps", "2"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"vs engine train_step after 5 steps: max \|diff\| (\S+), relative (\S+)\n", done.stdout)
+    assert found, done.stdout
+    assert float(found[1]) <= 1e-6 and float(found[2]) <= 1e-5, done.stdout
+    assert "static step, eager:" in done.stdout, done.stdout
