@@ -1,15 +1,18 @@
 """Notebook 05's training step captured whole in one CUDA graph, against the engine's eager step.
 
-    python benchmarks/cuda_graph_step.py --device cuda      # batch 128; --batch-size 1024 for eight times the work
+    python benchmarks/cuda_graph_step.py --device cuda                                  # batch 128, 50 steps a window
+    python benchmarks/cuda_graph_step.py --device cuda --batch-size 1024 --steps 30     # eight times the work
 
 An experiment, not an engine setting: the step is the engine's (one D step on real and detached fakes, one G step
 through the updated D, the engine's losses and Adam; fp32, channels_last, batch 128, width 32, 32x32x3), written
 on fixed input tensors (the real batch and the noise are copied into them before each step) with Adam's
 `capturable=True`, so that `torch.cuda.graph` can record it once and replay it with one launch. The script checks
-(1) that this step, run eagerly, equals the engine's `train_step` from the same seed, noise and batches; (2) on
-CUDA, that its graph replay ends where its eager run does, set against two eager twins (the GPU's own
-nondeterminism; Adam with `capturable`); then (3) times the engine's step, this step eager and (CUDA) its replay,
-each as the median of three synchronised `perf_counter` windows, with the GPU's busy time under the replay.
+(1) that this step, run eagerly, ends where the engine's `train_step` does from the same seed, noise and batches
+(on a CPU to the last bit; on a GPU within its run-to-run differences); (2) on CUDA, how far its graph replay ends
+from its eager run, set against two eager twins (a second plain run; one with `capturable` Adam, the replay's own
+optimiser); then (3) times the engine's step, this step eager and (CUDA) its replay, in that order, each as the
+median of three synchronised `perf_counter` windows, with the GPU's busy time in a separate, profiled pass of the
+replay.
 Figures: benchmarks/README.md, "A whole step in one CUDA graph".
 """
 
@@ -162,6 +165,7 @@ if cuda:
     print(f"   eager vs eager twin (the GPU's own nondeterminism): {gap(eager_state, twin_state, start)}")
     print(f"   eager vs eager with capturable Adam: {gap(eager_state, cap_state, start)}")
     print(f"   eager vs CUDA graph replay: {gap(eager_state, graph_state, start)}")
+    print(f"   eager with capturable Adam vs CUDA graph replay: {gap(cap_state, graph_state, start)}")
     print(f"   last losses eager {[round(x.item(), 4) for x in e]} graph {[round(x.item(), 4) for x in g]}")
 
 
@@ -178,7 +182,8 @@ def timed(label, fn, inputs, steps):
         sync()
         windows.append((time.perf_counter() - t) / steps)
     ms = sorted(windows)[1] * 1e3
-    print(f"   {label}: {ms:.2f} ms a step (median of 3 windows of {steps}), {B / ms * 1e3:.0f} images/s")
+    print(f"   {label}: {ms:.2f} ms a step (median of 3 windows of {steps}: "
+          f"{', '.join(f'{w * 1e3:.2f}' for w in windows)}), {B / ms * 1e3:.0f} images/s")
     return ms
 
 
