@@ -23,6 +23,7 @@ import copy
 import time
 
 import torch
+from gpu_kernels import gpu_kernels, gpu_seconds
 
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
@@ -143,7 +144,7 @@ for real in batches(check):
 print(f"1. static step eager vs engine train_step after {check} steps: {gap(engine, mine, start)}")
 
 if cuda:
-    # 2. graph replay equals the eager run of the same step from the same state
+    # 2. how far the graph replay ends from the eager run of the same step, from the same state
     eager_state = build_state(config)
     graph_state, twin_state, cap_state = (copy.deepcopy(eager_state) for _ in range(3))
     start = flat(eager_state)
@@ -162,7 +163,7 @@ if cuda:
         g = graphed(real, z)
     sync()
     print(f"2. after {3 + check} steps from one state (3 warm-up, {check} more; the graph's warm-up ran on a side stream):")
-    print(f"   eager vs eager twin (the GPU's own nondeterminism): {gap(eager_state, twin_state, start)}")
+    print(f"   eager vs eager twin (the GPU's run-to-run difference): {gap(eager_state, twin_state, start)}")
     print(f"   eager vs eager with capturable Adam: {gap(eager_state, cap_state, start)}")
     print(f"   eager vs CUDA graph replay: {gap(eager_state, graph_state, start)}")
     print(f"   eager with capturable Adam vs CUDA graph replay: {gap(cap_state, graph_state, start)}")
@@ -203,6 +204,5 @@ if cuda:
         for real, z in inputs[:steps]:
             g(real, z)
         sync()
-    busy = sum(e.time_range.elapsed_us() for e in prof.events()
-               if e.device_type == torch.autograd.DeviceType.CUDA) / 1e3 / steps
+    busy = gpu_seconds(gpu_kernels(prof)) * 1e3 / steps
     print(f"   GPU busy under the graph: {busy:.2f} ms a step")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from gpu_kernels import gpu_kernels, gpu_seconds
 from torch.profiler import ProfilerActivity, profile
 
 from dcgan_utils.engine.config import TrainConfig
@@ -71,9 +72,8 @@ with profile(activities=activities) as prof:
     profiled = args.batch_size / timed.time_round(args.steps)  # slowed by the profiler: used on a CPU only
 events = prof.key_averages()
 if cuda:
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
-               and not getattr(e, "is_user_annotation", False)]  # an optimiser's annotation spans its kernels
-    busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6 / args.steps
+    kernels = gpu_kernels(prof)
+    busy = gpu_seconds(kernels) / args.steps
     print(f"kernels and copies per step: {len(kernels) / args.steps:.0f}")
     within, where = wall, ""  # kernels run as fast under the profiler; only the Python side slows down
 else:  # the operators' own times, measured under the profiler and slowed with it: against that window's wall time
