@@ -162,7 +162,8 @@ if cuda:
         cap(real, z)
         g = graphed(real, z)
     sync()
-    print(f"2. after {3 + check} steps from one state (3 warm-up, {check} more; the graph's warm-up ran on a side stream):")
+    print(f"2. after {3 + check} steps from one state (3 warm-up, {check} more; the graph's warm-up ran on a side "
+          f"stream):")
     print(f"   eager vs eager twin (the GPU's run-to-run difference): {gap(eager_state, twin_state, start)}")
     print(f"   eager vs eager with capturable Adam: {gap(eager_state, cap_state, start)}")
     print(f"   eager vs CUDA graph replay: {gap(eager_state, graph_state, start)}")

@@ -3,13 +3,13 @@
     make gpu-prepare   # on the CPU machine first: data and the missing pure-Python packages into .gpu-kit/
     make gpu-check     # on the GPU machine: python3 benchmarks/gpu_check.py (its own python3, nothing installed)
 
-Runs, each under its own time limit (the limits sum to 575 s, one device call; `timeout 590 make gpu-check`
-keeps the call inside it): the CUDA tests (tests/test_cuda.py: fp16 with its scalers, bf16, channels_last, compile,
-resume and release loading on CUDA, sampling across devices, one-GPU DDP with NCCL), `benchmarks/throughput.py
---device cuda` against the examples/dcgan loop, `benchmarks/step_profile.py --device cuda` (how much of a step the
-GPU computes), `benchmarks/cuda_graph_step.py --device cuda` (the step captured in one CUDA graph), and notebooks 04 and 05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes
-build/gpu-report.md with the device, driver, versions and every number, after every step, and exits non-zero when
-CUDA is not in use or a step failed.
+Runs, each under its own time limit (the limits sum to 575 s, one device call; `timeout 590 make gpu-check` keeps
+the call inside it): the CUDA tests (tests/test_cuda.py: fp16 with its scalers, bf16, channels_last, compile, resume
+and release loading on CUDA, sampling across devices, one-GPU DDP with NCCL), `benchmarks/throughput.py --device
+cuda` against the examples/dcgan loop, `benchmarks/step_profile.py --device cuda` (how much of a step the GPU
+computes), `benchmarks/cuda_graph_step.py --device cuda` (the step captured in one CUDA graph), and notebooks 04 and
+05 at full size into build/gpu/ with papermill (from .gpu-kit/site). Writes build/gpu-report.md with the device,
+driver, versions and every number, after every step, and exits non-zero when CUDA is not in use or a step failed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ STEPS = [  # (name, command, time limit in seconds)
     # spent 10 s outside its steps) against an H200, two checks on 2026-12-04: tests took 93 and 79 s, throughput 26
     # and 23 s, step_profile 18 s (the second; run by hand before, 36 s once and 17 s once), notebook 04 157 and 153 s
     # (143 s once, over 150 s once), notebook 05 161 and 137 s; cuda_graph_step.py, run by hand before the second
-    # check in the same device call, about 20 s (that call's 440 s less the check's 410 s of steps and about 10 s around them)
+    # check in the same device call, about 20 s (that call's 440 s less the check's 410 s of steps and about 10 s
+    # around them)
     ("CUDA tests", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 100),
     ("throughput vs examples/dcgan", [sys.executable, "benchmarks/throughput.py", "--device", "cuda", "--steps", "200",
                                       "--rounds", "3"], 35),

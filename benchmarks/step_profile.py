@@ -7,15 +7,15 @@
 Times train_step (what train_gan runs per batch) with the timer of notebook 05's speed table (engine.throughput:
 `Timed` builds and warms up the run, `time_round` times whole steps over the data's batches with CUDA events on a
 GPU; one window, not the table's rounds), on random uint8 images of notebook 05's sizes: `--steps` warm-up steps, as
-many timed, then as many under torch.profiler (which slows the Python side). Prints the wall time per step, the device's busy time per step (on a
-GPU the summed durations of its kernels and copies, against the wall time without the profiler; on a CPU the
-operators' own CPU time, against the wall time of the profiled steps, which the profiler slows), the kernels and
-copies launched per step (CUDA) and the operators that took the most device time. A GPU busy for a small part of
-the wall time waits for the CPU side (Python and PyTorch's dispatch) to issue its work: there more arithmetic per
-kernel (a larger batch, wider networks) raises the images/s at little cost in wall time per step, and faster
-kernels gain little. `--fused-adam` is not an engine setting: this script tries it on its own run. CUDA graphs
-through torch.compile stopped this step on an H200 with PyTorch 2.11; the step captured by hand in one graph:
-benchmarks/cuda_graph_step.py (benchmarks/README.md).
+many timed, then as many under torch.profiler (which slows the Python side). Prints the wall time per step, the
+device's busy time per step (on a GPU the summed durations of its kernels and copies, against the wall time without
+the profiler; on a CPU the operators' own CPU time, against the wall time of the profiled steps, which the profiler
+slows), the kernels and copies launched per step (CUDA) and the operators that took the most device time. A GPU busy
+for a small part of the wall time waits for the CPU side (Python and PyTorch's dispatch) to issue its work: there
+more arithmetic per kernel (a larger batch, wider networks) raises the images/s at little cost in wall time per
+step, and faster kernels gain little. `--fused-adam` is not an engine setting: this script tries it on its own run.
+CUDA graphs through torch.compile stopped this step on an H200 with PyTorch 2.11; the step captured by hand in one
+graph: benchmarks/cuda_graph_step.py (benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ def test_run_steps_takes_the_trainers_steps_and_counts_images(monkeypatch):
 
 
 def test_timed_applies_prepare_to_the_built_run_before_its_warm_up():
-    """step_profile's --fused-adam replaces the optimisers through prepare: the warm-up must already step the new ones."""
+    """step_profile's --fused-adam replaces the optimisers through prepare: the warm-up must already step the new
+    ones."""
     config = tiny_config(ema=0.0)
     built = build_state(config)  # build_state seeds: the same weights Timed's run starts from
     new = {}
