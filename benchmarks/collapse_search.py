@@ -5,10 +5,14 @@ r"""Looking for mode collapse on MNIST: train one setting for a few seeds and pr
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0
     python benchmarks/collapse_search.py --max-steps 1000 --lr 2e-3 --seeds 0,1,2 --freeze 1000 --max-minutes 0 \
         --extra-layer --out /tmp/collapse_mnist_extra_layer.json      # benchmarks/README.md's record, not shipped
+    python benchmarks/collapse_search.py --extra-layer --max-steps 14000 --epochs 0 --max-minutes 0 --seeds 0,1,2 \
+        --freeze 3000 --map-lr 2e-3 --z-map-only --shipped-starts --out dcgan_utils/pretrained/collapse_long_mnist.json
 
 --freeze N: after the run, continue it for N steps with D's learning rate unchanged and with D frozen, each with all
 of G training and with only a linear map of the noise in front of G's frozen weights (dcgan_utils.course.collapse),
-and write every row to dcgan_utils/pretrained/collapse_mnist.json (--out names another file).
+and write every row to dcgan_utils/pretrained/collapse_mnist.json (--out names another file). --shipped-starts
+continues the package's long starts (collapse.shipped_start) instead of training them; --export-starts writes the
+starts it trained into the package as such (without G's Adam moments, which the z-map copies do not use).
 
 Collapse proper (issue #17): G maps many noise vectors to a few convincing images: at least half of the samples in
 at most two classes by the package's MNIST classifier, a diversity close to that of one class of real digits, and
@@ -32,10 +36,10 @@ from dcgan_utils.cli import add_config_arguments, config_from_args
 from dcgan_utils.course import collapse
 from dcgan_utils.course.quality_curve import results_header
 from dcgan_utils.engine import run_state
-from dcgan_utils.engine.checkpoint import load_checkpoint, restore
+from dcgan_utils.engine.checkpoint import g_frozen_start, load_checkpoint, restore
 from dcgan_utils.engine.data import load_dataset, to_model_range
 from dcgan_utils.engine.device import cpu_model
-from dcgan_utils.engine.runs import PRETRAINED
+from dcgan_utils.engine.runs import PRETRAINED, export_release
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
 from dcgan_utils.evaluation.metrics import class_coverage, mnist_classifier
@@ -45,6 +49,13 @@ parser.add_argument("--seeds", default="0", help="comma-separated seeds, one run
 parser.add_argument("--samples", type=int, default=2000, help="generated digits classified per run")
 parser.add_argument("--freeze", type=int, default=0, metavar="N",
                     help="continue each run for N steps with D trained and with D frozen; write the results (--out)")
+parser.add_argument("--map-lr", type=float, default=None,
+                    help="--freeze: the z-map copies' learning rate (default: --lr, the start's)")
+parser.add_argument("--z-map-only", action="store_true", help="--freeze: continue with the two z-map copies only")
+parser.add_argument("--shipped-starts", action="store_true", help="--freeze: continue the package's verified start "
+                    "for each seed (registered for exactly these settings) instead of training it")
+parser.add_argument("--export-starts", action="store_true", help="--freeze: write each trained start into the "
+                    "package (dcgan_utils/pretrained/, registered with its sha256) as a start for the z-map copies")
 parser.add_argument("--out", default=str(PRETRAINED / collapse.RESULTS),
                     help="--freeze's output file (default: the shipped results notebook 05 loads)")
 parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
@@ -54,6 +65,10 @@ args = parser.parse_args()
 out = Path(args.out).expanduser()
 if args.out != parser.get_default("out") and not args.freeze:
     parser.error("--out names --freeze's output file: add --freeze N, or drop --out")
+if (args.map_lr is not None or args.z_map_only or args.shipped_starts or args.export_starts) and not args.freeze:
+    parser.error("--map-lr, --z-map-only, --shipped-starts and --export-starts act on --freeze's copies: add --freeze N")
+if args.shipped_starts and args.export_starts:
+    parser.error("--export-starts writes the starts this run trains; --shipped-starts trains none: choose one")
 if args.freeze and not out.parent.is_dir():  # found out now, not after the runs
     parser.error(f"--out {args.out}: no folder {out.parent} to write it in; create it or name another")
 if args.no_g_batchnorm:
@@ -84,7 +99,14 @@ if args.freeze:
         config = config_from_args(parser, args)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            states = collapse.frozen_d_runs(config, data, folder, args.freeze)
+            arms = tuple(a for a in collapse.ARMS if a.startswith("z-map") or not args.z_map_only)
+            states = collapse.frozen_d_runs(config, data, folder, args.freeze, arms, args.map_lr,
+                                            collapse.shipped_start(seed) if args.shipped_starts else None)
+            if args.export_starts:
+                entry = export_release(Path(folder) / "start" / "checkpoint.pt", keep=g_frozen_start,
+                                       note=f"notebook 05's long start, seed {seed}: {config.max_steps:,} steps on "
+                                            f"{cpu_model()} ({torch.get_num_threads()} threads, torch {torch.__version__})")
+                print(f"exported {entry['file']} ({entry['bytes']:,} bytes, sha256 {entry['sha256'][:12]}...)")
             first = run_state.build_state(config)  # the common start, read back from its checkpoint
             restore(first, load_checkpoint(Path(folder) / "start" / "checkpoint.pt"), resume=False)
             for arm, state in (("start", first), *states.items()):
@@ -97,6 +119,10 @@ if args.freeze:
     settings = {k: v for k, v in dataclasses.asdict(config).items() if v != defaults[k] and k not in ("seed", "data_dir")}
     header = results_header(classifier.path, args.samples, class_coverage(classifier, real))
     header["settings"] = {**settings, "more_steps": args.freeze}
+    if args.map_lr is not None:
+        header["settings"]["map_lr"] = args.map_lr
+    if args.shipped_starts:
+        header["settings"]["starts"] = "shipped"
     header["real"].update(diversity_mixed=diversity(mixed), diversity_one_class=[min(one_class.values()),
                                                                                   max(one_class.values())])
     out.write_text(json.dumps({**header, "rows": rows}, indent=1) + "\n")

@@ -153,6 +153,10 @@ M = [
     Mutant(C + "step_exercise.py", "torch.allclose(a, b, rtol=1e-7, atol=1e-10)",
            "torch.allclose(a, b, rtol=1e-2, atol=1e-3)", "step checker's tolerance loosened to 1%",
            ("tests/test_step_exercise.py",)),
+    Mutant(C + "collapse.py", "lr=config.lr if map_lr is None else map_lr)", "lr=config.lr)",
+           "the z-map copies trained at the start's rate, not map_lr", ("tests/test_collapse.py",)),
+    Mutant(E + "checkpoint.py", '"opt_g": {**payload["opt_g"], "state": {}}, ', "",
+           "a start for the z-map copies that keeps G's Adam moments", ("tests/test_collapse.py",)),
 ]
 
 

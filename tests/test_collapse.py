@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dcgan_utils.course import collapse
-from dcgan_utils.engine.checkpoint import load_checkpoint
+from dcgan_utils.engine.checkpoint import g_frozen_start, keeps_g_state, load_checkpoint, save_checkpoint
 from dcgan_utils.engine.models import Generator
 from dcgan_utils.evaluation.metrics import ImageClassifier
 from helpers import tiny_config, tiny_data
@@ -86,6 +86,43 @@ def test_frozen_d_runs_refuses_what_its_noise_map_cannot_show_before_training_an
     assert not any(tmp_path.iterdir())
 
 
+def test_a_start_given_as_a_checkpoint_continues_as_the_start_trained_in_place_and_a_slim_one_as_well(tmp_path):
+    """The long starts ship without G's Adam moments (g_frozen_start): the z-map copies, which train a fresh map in
+    front of G, must come out as if the start had been trained in place; the map's rate is map_lr, not the start's."""
+    config = tiny_config(max_steps=3, epochs=0, precision="fp32", ema=0)
+    arms = ("z-map, D trained", "z-map, D frozen")
+    in_place = collapse.frozen_d_runs(config, tiny_data(), tmp_path / "a", 2, arms, map_lr=3e-3)
+    full = tmp_path / "a" / "start" / "checkpoint.pt"
+    slim = save_checkpoint(g_frozen_start(load_checkpoint(full)), tmp_path / "slim.pt")
+    assert keeps_g_state(load_checkpoint(full)) and not keeps_g_state(load_checkpoint(slim))
+    for i, start in enumerate((full, slim)):
+        again = collapse.frozen_d_runs(config, tiny_data(), tmp_path / f"b{i}", 2, arms, map_lr=3e-3, start=start)
+        assert list(again) == list(arms)
+        for arm in arms:
+            assert again[arm].opt_g.param_groups[0]["lr"] == 3e-3 and again[arm].opt_d.param_groups[0]["lr"] == (
+                0.0 if arm.endswith("frozen") else config.d_lr)
+            for net in ("G", "D"):
+                a, b = getattr(in_place[arm], net).state_dict(), getattr(again[arm], net).state_dict()
+                assert all(torch.equal(a[k], b[k]) for k in a), (start.name, arm, net)
+    with pytest.raises(ValueError, match="z-map arms only"):  # a whole-G copy would restart G's Adam moments
+        collapse.frozen_d_runs(config, tiny_data(), tmp_path / "c", 2, ("D trained",), start=slim)
+    with pytest.raises(ValueError, match="not step 4 of"):  # a start of another length or other settings
+        collapse.frozen_d_runs(tiny_config(max_steps=4, epochs=0, precision="fp32", ema=0), tiny_data(),
+                               tmp_path / "d", 2, arms, start=full)
+    with pytest.raises(ValueError, match="unknown arm"):
+        collapse.frozen_d_runs(config, tiny_data(), tmp_path / "e", 2, ("z-map",), start=full)
+
+
+def test_the_shipped_long_starts_are_verified_and_are_the_settings_they_claim():
+    for seed in (0, 1, 2):
+        payload = load_checkpoint(collapse.shipped_start(seed))
+        assert payload["config"] == collapse.long_start_config(seed).to_dict() | {
+            k: payload["config"][k] for k in ("device", "data_dir")}
+        assert payload["step"] == collapse.LONG_START_STEPS and payload["finished"] and not keeps_g_state(payload)
+    with pytest.raises(FileNotFoundError, match="shipped seeds are 0, 1 and 2"):
+        collapse.shipped_start(3)
+
+
 def test_frozen_d_runs_needs_the_starts_length():
     with pytest.raises(ValueError, match="needs config.max_steps"):
         collapse.frozen_d_runs(tiny_config(max_steps=0), tiny_data(), "unused", more_steps=2)
@@ -142,3 +179,24 @@ def test_the_shipped_results_show_collapse_with_d_frozen_and_a_healthy_run_with_
         assert map_frozen["confident"] > max(trained["confident"], start["confident"]) > frozen["confident"]
     table = collapse.collapse_table(results)
     assert table.count("collapse") == 6 and table.count("healthy") == 3 and len(table.splitlines()) == 16
+
+
+def test_the_shipped_long_start_results_show_the_pair_on_three_seeds():
+    """What notebook 05 section 5c says of them: from each long start (itself healthy), the z-map copy with D frozen
+    collapses onto samples classified with confidence (90% or more, more than the start's and its partner's), while
+    the copy with D trained, which differs from it in D's learning rate alone, stays healthy."""
+    results = collapse.load_collapse(collapse.LONG_RESULTS)
+    rows = {(r["seed"], r["arm"]): r for r in results["rows"]}
+    arms = ("start", "z-map, D trained", "z-map, D frozen")
+    assert set(rows) == {(s, a) for s in (0, 1, 2) for a in arms}
+    settings = results["settings"]
+    assert settings["starts"] == "shipped" and settings["max_steps"] == collapse.LONG_START_STEPS
+    assert settings["extra_layer"] and settings["map_lr"] == 2e-3 and "lr" not in settings  # G trained at 2e-4
+    assert results["samples"] >= 2000 and settings["more_steps"] == 3000
+    most_varied = results["real"]["diversity_one_class"][1]
+    for seed in (0, 1, 2):
+        start, trained, frozen = (rows[seed, a] for a in arms)
+        assert trained["step"] == frozen["step"] == start["step"] + settings["more_steps"]
+        assert collapse.verdict(start, most_varied) == collapse.verdict(trained, most_varied) == "healthy"
+        assert collapse.verdict(frozen, most_varied) == "collapse"
+        assert frozen["confident"] >= 0.9 > max(start["confident"], trained["confident"])

@@ -13,6 +13,11 @@ The definitions (issue #17): collapse is at least half of the samples in at most
 higher than one real class's; healthy is every class at 5% or more. The meters alone would also call a G that never
 learned anything "collapse" (it draws one blur for every z): read them against the start, which had learned.
 `benchmarks/collapse_search.py --freeze` runs three seeds and writes RESULTS; notebook 05 loads them and reruns one.
+
+From a short start (RESULTS: 1,000 steps at G's rate 2e-3), the z-map copy with D trained fell below 5% on its
+rarest class. The long starts (`long_start_config`: 14,000 steps of the extra-layer DCGAN at the paper's rates, about
+9 minutes per seed on a fast 2-core CPU) are shipped, one per seed (`shipped_start`), so that notebook 05 runs only
+the z-map copies from them (`frozen_d_runs(..., start=...)`, the map at 2e-3); their results are LONG_RESULTS.
 """
 
 from __future__ import annotations
@@ -28,15 +33,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dcgan_utils.engine.checkpoint import keeps_g_state, load_checkpoint
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.models import Generator
 from dcgan_utils.engine.run_state import GANState, generate
+from dcgan_utils.engine.runs import PRETRAINED, find_pretrained
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
 from dcgan_utils.evaluation.metrics import ImageClassifier, class_coverage
 
 RESULTS = "collapse_mnist.json"  # in dcgan_utils/pretrained/, written by benchmarks/collapse_search.py --freeze
+LONG_RESULTS = "collapse_long_mnist.json"  # the same from the long starts (collapse_search.py --shipped-starts)
+LONG_START_STEPS = 14_000  # the long starts' length
 ARMS = ("D trained", "D frozen", "z-map, D trained", "z-map, D frozen")  # the continuations, in training order
 COLLAPSED_TOP_TWO = 0.5  # collapse: at least this share of the samples in the two largest classes
 HEALTHY_SMALLEST = 0.05  # healthy: every class at least this share
@@ -84,22 +93,40 @@ def train_noise_only(state: GANState) -> None:
                                    betas=(state.config.beta1, state.config.beta2))
 
 
-def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more_steps: int
+def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more_steps: int,
+                  arms: tuple[str, ...] = ARMS, map_lr: float | None = None, start: str | Path | None = None
                   ) -> dict[str, GANState]:
-    """Train `config` (its max_steps: the common start) into folder/start, then continue it for more_steps four
-    ways: D's learning rate as before or 0 (D frozen), with all of G training (a copy of the start in folder/arm) or
-    only a NoiseMap in front of G (read from folder/start, nothing written); {arm: final state}, in ARMS order."""
+    """Train `config` (its max_steps: the common start) into folder/start, or copy `start` there (a checkpoint of it
+    already trained), then continue it for more_steps in each of `arms`: D's learning rate as before or 0 (D frozen),
+    with all of G training at config.lr (a copy of the start in folder/arm) or only a NoiseMap in front of G, trained
+    at map_lr (default config.lr; read from folder/start, nothing written); {arm: final state}, in `arms`' order."""
     if not config.max_steps:
         raise ValueError("frozen_d_runs needs config.max_steps, the common start's length")
     if config.ema or config.num_classes:
         raise ValueError("frozen_d_runs needs an unconditional run without EMA (num_classes=0, ema=0): its z-map arms "
                          "train a NoiseMap in front of G, and an EMA copy of G would not show it")
+    if unknown := [a for a in arms if a not in ARMS]:
+        raise ValueError(f"unknown arm(s) {unknown}: choose from {list(ARMS)}")
     folder = Path(folder)
-    train_gan(config, data, folder / "start", progress=False, overwrite=True)
+    if start is None:
+        train_gan(config, data, folder / "start", progress=False, overwrite=True)
+    else:
+        payload = load_checkpoint(start)
+        saved = TrainConfig.from_dict(payload["config"])
+        if saved.run_key() != config.run_key() or payload["step"] != config.max_steps:
+            raise ValueError(f"{start} holds step {payload['step']:,} of run {saved.run_key()}, not step "
+                             f"{config.max_steps:,} of {config.run_key()}: pass the config it was trained with")
+        if not keeps_g_state(payload) and any(not a.startswith("z-map") for a in arms):
+            raise ValueError(f"{start} keeps no optimiser state for G's weights (a start for the z-map copies): "
+                             f"continue it with the z-map arms only, or pass a full checkpoint")
+        (folder / "start").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(start, folder / "start" / "checkpoint.pt")
     states = {}
-    for arm, d_lr in zip(ARMS, (config.d_lr, 0.0) * 2):
+    for arm in arms:
+        d_lr = 0.0 if arm.endswith("D frozen") else config.d_lr
         longer = dataclasses.replace(config, max_steps=config.max_steps + more_steps, d_lr=d_lr, epochs=0)
         if arm.startswith("z-map"):
+            longer = dataclasses.replace(longer, lr=config.lr if map_lr is None else map_lr)
             states[arm] = train_gan(longer, data, folder / "start", resume=True, progress=False, write=False,
                                     prepare=train_noise_only)
             continue
@@ -107,6 +134,24 @@ def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more
         shutil.copytree(folder / "start", folder / arm)
         states[arm] = train_gan(longer, data, folder / arm, resume=True, progress=False)
     return states
+
+
+def long_start_config(seed: int) -> TrainConfig:
+    """The long starts' settings: the DCGAN with one more layer per network (`extra_layer`) at the paper's rates,
+    14,000 steps (about 30 epochs of MNIST), for seed `seed`."""
+    return TrainConfig(extra_layer=True, max_steps=LONG_START_STEPS, epochs=0, max_minutes=0.0, seed=seed)
+
+
+def shipped_start(seed: int) -> Path:
+    """The package's long start for `seed` (trained once, shipped with its sha256, verified here): a start for the
+    z-map copies, whose training would take about 9 minutes per seed on a fast 2-core CPU."""
+    config = long_start_config(seed)
+    path = find_pretrained(config)
+    if path is None:
+        raise FileNotFoundError(f"no shipped long start for seed {seed} ({config.run_key()}.pt in {PRETRAINED}): the "
+                                f"shipped seeds are 0, 1 and 2; train one with benchmarks/collapse_search.py "
+                                f"(--export-starts)")
+    return path
 
 
 @torch.no_grad()
@@ -136,20 +181,20 @@ def verdict(row: dict, one_class_diversity: float) -> str:
     return "healthy" if row["smallest"] >= HEALTHY_SMALLEST else "neither"
 
 
-def load_collapse() -> dict:
-    """The shipped results: {"machine", "judge", "judge_sha256", "settings", "real", "rows": [{seed, arm, step,
-    confident, shares, top_two, smallest, diversity}, ...]} (the start's rows have arm "start")."""
-    return json.loads(resources.files("dcgan_utils").joinpath("pretrained", RESULTS).read_text())
+def load_collapse(name: str = RESULTS) -> dict:
+    """Shipped results (RESULTS or LONG_RESULTS): {"machine", "judge", "judge_sha256", "settings", "real", "rows":
+    [{seed, arm, step, confident, shares, top_two, smallest, diversity}, ...]} (the start's rows have arm "start")."""
+    return json.loads(resources.files("dcgan_utils").joinpath("pretrained", name).read_text())
 
 
 def collapse_table(results: dict) -> str:
     """The shipped rows as a text table, one line per seed and arm, with each continuation's verdict."""
     most_varied = results["real"]["diversity_one_class"][1]
     width = max(len(r["arm"]) for r in results["rows"])  # the longest run name sets the column
-    lines = [f"{'seed':>4}  {'run':<{width}} {'step':>5}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
+    lines = [f"{'seed':>4}  {'run':<{width}} {'step':>6}  {'confident':>9}  {'top two':>7}  {'smallest':>8}  "
              f"{'diversity':>9}  verdict"]
     for r in results["rows"]:
         said = verdict(r, most_varied) if r["arm"] != "start" else ""
-        lines.append(f"{r['seed']:>4}  {r['arm']:<{width}} {r['step']:>5}  {r['confident']:>9.0%}  {r['top_two']:>7.0%}  "
-                     f"{r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {said}")
+        lines.append(f"{r['seed']:>4}  {r['arm']:<{width}} {r['step']:>6}  {r['confident']:>9.0%}  "
+                     f"{r['top_two']:>7.0%}  {r['smallest']:>8.1%}  {r['diversity']:>9.3f}  {said}")
     return "\n".join(lines)

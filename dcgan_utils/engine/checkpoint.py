@@ -96,6 +96,18 @@ def release_payload(payload: dict) -> dict:
     return {k: payload[k] for k in RELEASE}
 
 
+def g_frozen_start(payload: dict) -> dict:
+    """A training payload for continuations that keep G's weights as they are (notebook 05's z-map copies, whose
+    noise map gets a fresh optimiser): G's Adam moments and all grids but the last dropped, everything else kept, so
+    D, the data order and the random-number generators resume exactly (about a third of the full payload's size)."""
+    return {**payload, "opt_g": {**payload["opt_g"], "state": {}}, "grids": payload["grids"][-1:]}
+
+
+def keeps_g_state(payload: dict) -> bool:
+    """False for a release or a g_frozen_start payload: resuming it would restart G's Adam moments from zero."""
+    return not is_release(payload) and bool(payload["opt_g"]["state"])
+
+
 def is_release(payload: dict) -> bool:
     """True for a release payload (weights, noise, history, grids; no optimiser or RNG states)."""
     return "opt_g" not in payload

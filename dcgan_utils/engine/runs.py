@@ -40,13 +40,16 @@ def read_registry(folder: str | os.PathLike = PRETRAINED) -> dict[str, dict]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def export_release(checkpoint: str | os.PathLike, folder: str | os.PathLike = PRETRAINED, note: str = "") -> dict:
-    """Write a finished run's release checkpoint into folder as <run key>.pt and record it in registry.json."""
+def export_release(checkpoint: str | os.PathLike, folder: str | os.PathLike = PRETRAINED, note: str = "",
+                   keep: Callable[[dict], dict] = release_payload) -> dict:
+    """Write a finished run's release checkpoint into folder as <run key>.pt and record it in registry.json; `keep`
+    picks what the file holds (default: a release; checkpoint.g_frozen_start: a start for notebook 05's z-map
+    copies)."""
     payload = load_checkpoint(checkpoint)
     config = TrainConfig.from_dict(payload["config"])
     key = config.run_key()
     folder = Path(folder)
-    target = save_checkpoint(release_payload(payload), folder / f"{key}.pt")
+    target = save_checkpoint(keep(payload), folder / f"{key}.pt")
     entry = {"file": target.name, "sha256": sha256(target), "bytes": target.stat().st_size, "step": payload["step"],
              "precision": payload["precision"], "config": config.to_dict(), "note": note}
     registry = {**read_registry(folder), key: entry}
