@@ -56,19 +56,34 @@ parser.add_argument("--shipped-starts", action="store_true", help="--freeze: con
                     "for each seed (registered for exactly these settings) instead of training it")
 parser.add_argument("--export-starts", action="store_true", help="--freeze: write each trained start into the "
                     "package (dcgan_utils/pretrained/, registered with its sha256) as a start for the z-map copies")
-parser.add_argument("--out", default=str(PRETRAINED / collapse.RESULTS),
-                    help="--freeze's output file (default: the shipped results notebook 05 loads)")
+parser.add_argument("--out", default=None, help="--freeze's output file (default: the shipped results notebook 05 "
+                    "loads, collapse_long_mnist.json with --shipped-starts, else collapse_mnist.json)")
 parser.add_argument("--no-g-batchnorm", action="store_true", help="G without its BatchNorm layers (Radford et al. "
                     "credit BatchNorm with keeping G from collapsing to one point; not an engine setting)")
 add_config_arguments(parser)
 args = parser.parse_args()
-out = Path(args.out).expanduser()
-if args.out != parser.get_default("out") and not args.freeze:
+if args.out is not None and not args.freeze:
     parser.error("--out names --freeze's output file: add --freeze N, or drop --out")
+out = Path(args.out or PRETRAINED / (collapse.LONG_RESULTS if args.shipped_starts else collapse.RESULTS)).expanduser()
 if (args.map_lr is not None or args.z_map_only or args.shipped_starts or args.export_starts) and not args.freeze:
     parser.error("--map-lr, --z-map-only, --shipped-starts and --export-starts act on --freeze's copies: add --freeze N")
+if args.map_lr is not None and not args.map_lr > 0:
+    parser.error(f"--map-lr must be > 0 (the noise map's learning rate), not {args.map_lr}")
 if args.shipped_starts and args.export_starts:
     parser.error("--export-starts writes the starts this run trains; --shipped-starts trains none: choose one")
+if args.no_g_batchnorm and (args.shipped_starts or args.export_starts):
+    parser.error("--no-g-batchnorm changes G outside TrainConfig, so its runs cannot use or register shipped starts")
+if args.export_starts and args.max_minutes:
+    parser.error("--export-starts registers starts of exactly --max-steps: add --max-minutes 0 (no time budget)")
+for seed in (int(s) for s in args.seeds.split(",")) if args.shipped_starts else ():
+    args.seed = seed  # found out now, not after loading the data
+    if config_from_args(parser, args).run_key() != collapse.long_start_config(seed).run_key():
+        parser.error("--shipped-starts continues the long starts: use --extra-layer --max-steps 14000 --epochs 0 "
+                     "--max-minutes 0 and no other training setting")
+    try:
+        collapse.shipped_start(seed)
+    except FileNotFoundError as err:
+        parser.error(str(err))
 if args.freeze and not out.parent.is_dir():  # found out now, not after the runs
     parser.error(f"--out {args.out}: no folder {out.parent} to write it in; create it or name another")
 if args.no_g_batchnorm:
@@ -105,7 +120,9 @@ if args.freeze:
             if args.export_starts:
                 entry = export_release(Path(folder) / "start" / "checkpoint.pt", keep=g_frozen_start,
                                        note=f"notebook 05's long start, seed {seed}: {config.max_steps:,} steps on "
-                                            f"{cpu_model()} ({torch.get_num_threads()} threads, torch {torch.__version__})")
+                                            f"{cpu_model()} on {time.strftime('%Y-%m-%d')} "
+                                            f"({torch.get_num_threads()} threads, torch {torch.__version__}); G's "
+                                            f"Adam moments and all grids but the last dropped (g_frozen_start)")
                 print(f"exported {entry['file']} ({entry['bytes']:,} bytes, sha256 {entry['sha256'][:12]}...)")
             first = run_state.build_state(config)  # the common start, read back from its checkpoint
             restore(first, load_checkpoint(Path(folder) / "start" / "checkpoint.pt"), resume=False)

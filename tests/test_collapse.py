@@ -3,13 +3,17 @@ verdicts, and the shipped three-seed results that notebook 05 shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from dcgan_utils.course import collapse
-from dcgan_utils.engine.checkpoint import g_frozen_start, keeps_g_state, load_checkpoint, save_checkpoint
+from dcgan_utils.engine import training
+from dcgan_utils.engine.checkpoint import (CheckpointError, g_frozen_start, keeps_g_state, load_checkpoint,
+                                           release_payload, save_checkpoint)
+from dcgan_utils.engine.runs import export_release, find_pretrained
 from dcgan_utils.engine.models import Generator
 from dcgan_utils.evaluation.metrics import ImageClassifier
 from helpers import tiny_config, tiny_data
@@ -87,30 +91,50 @@ def test_frozen_d_runs_refuses_what_its_noise_map_cannot_show_before_training_an
 
 
 def test_a_start_given_as_a_checkpoint_continues_as_the_start_trained_in_place_and_a_slim_one_as_well(tmp_path):
-    """The long starts ship without G's Adam moments (g_frozen_start): the z-map copies, which train a fresh map in
-    front of G, must come out as if the start had been trained in place; the map's rate is map_lr, not the start's."""
+    """The long starts ship without G's Adam moments (g_frozen_start, exported as the package exports them): the
+    z-map copies, which train a fresh map in front of G, must come out as if the start had been trained in place, the
+    map at map_lr; the whole-G copies too, from a full checkpoint."""
     config = tiny_config(max_steps=3, epochs=0, precision="fp32", ema=0)
     arms = ("z-map, D trained", "z-map, D frozen")
-    in_place = collapse.frozen_d_runs(config, tiny_data(), tmp_path / "a", 2, arms, map_lr=3e-3)
+    in_place = collapse.frozen_d_runs(config, tiny_data(), tmp_path / "a", 2, collapse.ARMS, map_lr=3e-3)
     full = tmp_path / "a" / "start" / "checkpoint.pt"
-    slim = save_checkpoint(g_frozen_start(load_checkpoint(full)), tmp_path / "slim.pt")
+    entry = export_release(full, tmp_path / "shipped", keep=g_frozen_start)
+    slim = find_pretrained(config, tmp_path / "shipped")
+    assert entry["kind"] == "g_frozen_start" and slim is not None
     assert keeps_g_state(load_checkpoint(full)) and not keeps_g_state(load_checkpoint(slim))
-    for i, start in enumerate((full, slim)):
-        again = collapse.frozen_d_runs(config, tiny_data(), tmp_path / f"b{i}", 2, arms, map_lr=3e-3, start=start)
-        assert list(again) == list(arms)
-        for arm in arms:
-            assert again[arm].opt_g.param_groups[0]["lr"] == 3e-3 and again[arm].opt_d.param_groups[0]["lr"] == (
-                0.0 if arm.endswith("frozen") else config.d_lr)
+    for i, (start, these) in enumerate(((full, collapse.ARMS), (slim, arms))):
+        again = collapse.frozen_d_runs(config, tiny_data(), tmp_path / f"b{i}", 2, these, map_lr=3e-3, start=start)
+        assert list(again) == list(these)
+        for arm in these:
+            assert again[arm].opt_d.param_groups[0]["lr"] == (0.0 if arm.endswith("frozen") else config.d_lr)
+            assert again[arm].opt_g.param_groups[0]["lr"] == (3e-3 if arm.startswith("z-map") else config.lr)
             for net in ("G", "D"):
                 a, b = getattr(in_place[arm], net).state_dict(), getattr(again[arm], net).state_dict()
                 assert all(torch.equal(a[k], b[k]) for k in a), (start.name, arm, net)
-    with pytest.raises(ValueError, match="z-map arms only"):  # a whole-G copy would restart G's Adam moments
-        collapse.frozen_d_runs(config, tiny_data(), tmp_path / "c", 2, ("D trained",), start=slim)
-    with pytest.raises(ValueError, match="not step 4 of"):  # a start of another length or other settings
-        collapse.frozen_d_runs(tiny_config(max_steps=4, epochs=0, precision="fp32", ema=0), tiny_data(),
-                               tmp_path / "d", 2, arms, start=full)
-    with pytest.raises(ValueError, match="unknown arm"):
-        collapse.frozen_d_runs(config, tiny_data(), tmp_path / "e", 2, ("z-map",), start=full)
+    assert load_checkpoint(full)["step"] == 3  # the whole-G copies trained in copies, not in the start's folder
+
+
+def test_a_start_that_cannot_give_the_copies_asked_for_is_refused_with_what_to_do(tmp_path):
+    config = tiny_config(max_steps=3, epochs=0, precision="fp32", ema=0)
+    arms = ("z-map, D trained", "z-map, D frozen")
+    training.train_gan(config, tiny_data(), tmp_path / "run", progress=False)
+    full = tmp_path / "run" / "checkpoint.pt"
+    slim = save_checkpoint(g_frozen_start(load_checkpoint(full)), tmp_path / "slim.pt")
+    release = save_checkpoint(release_payload(load_checkpoint(full)), tmp_path / "release.pt")
+    cut_short = save_checkpoint({**load_checkpoint(full), "step": 2}, tmp_path / "cut.pt")  # as a time budget leaves it
+    cases = [((config, ("D trained",), slim), ValueError, "z-map arms only"),  # would restart G's Adam moments
+             ((config, arms, release), CheckpointError, "is a release"),
+             ((dataclasses.replace(config, seed=1), arms, full), ValueError, "not of mnist-"),  # other settings
+             ((config, arms, cut_short), ValueError, "stopped at step 2 of 3"),
+             ((config, (), full), ValueError, "no arms"), ((config, ("z-map",), full), ValueError, "unknown")]
+    for (cfg, these, start), error, message in cases:
+        with pytest.raises(error, match=message):
+            collapse.frozen_d_runs(cfg, tiny_data(), tmp_path / "c", 2, these, start=start)
+    with pytest.raises(ValueError, match="map_lr must be > 0"):
+        collapse.frozen_d_runs(config, tiny_data(), tmp_path / "c", 2, arms, map_lr=0.0, start=full)
+    with pytest.raises(CheckpointError, match="no optimiser or random-number states"):
+        g_frozen_start(load_checkpoint(release))
+    assert not (tmp_path / "c").exists()  # refused before anything was copied or trained
 
 
 def test_the_shipped_long_starts_are_verified_and_are_the_settings_they_claim():

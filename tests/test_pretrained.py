@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dcgan_utils.engine import training
-from dcgan_utils.engine.checkpoint import CheckpointError, sha256
+from dcgan_utils.engine.checkpoint import CheckpointError, is_release, keeps_g_state, load_checkpoint, sha256
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.run_state import generate
 from dcgan_utils.engine.runs import (PRETRAINED, PretrainedError, export_release, find_pretrained, load_or_train,
@@ -84,6 +84,9 @@ def test_the_course_ships_small_verified_releases_whose_keys_match_their_setting
         assert path.stat().st_size < 5e6 and sha256(path) == entry["sha256"], key
         assert TrainConfig.from_dict(entry["config"]).run_key() == key, f"{key}: settings changed, re-export it"
         assert entry["note"], "say how and where it was trained"
+        payload = load_checkpoint(path)  # the kind says what the file holds: a release or a long start
+        assert entry["kind"] == ("release" if is_release(payload) else "g_frozen_start"), key
+        assert entry["kind"] == "release" or not keeps_g_state(payload), key
 
 
 def test_a_whole_number_given_for_a_float_setting_is_the_same_run():

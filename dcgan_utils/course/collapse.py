@@ -33,12 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dcgan_utils.engine.checkpoint import keeps_g_state, load_checkpoint
+from dcgan_utils.engine.checkpoint import CheckpointError, is_release, keeps_g_state, load_checkpoint
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.models import Generator
 from dcgan_utils.engine.run_state import GANState, generate
-from dcgan_utils.engine.runs import PRETRAINED, find_pretrained
+from dcgan_utils.engine.runs import PRETRAINED, find_pretrained, read_registry
 from dcgan_utils.engine.training import train_gan
 from dcgan_utils.evaluation.diagnostics import diversity
 from dcgan_utils.evaluation.metrics import ImageClassifier, class_coverage
@@ -97,34 +97,29 @@ def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more
                   arms: tuple[str, ...] = ARMS, map_lr: float | None = None, start: str | Path | None = None
                   ) -> dict[str, GANState]:
     """Train `config` (its max_steps: the common start) into folder/start, or copy `start` there (a checkpoint of it
-    already trained), then continue it for more_steps in each of `arms`: D's learning rate as before or 0 (D frozen),
-    with all of G training at config.lr (a copy of the start in folder/arm) or only a NoiseMap in front of G, trained
-    at map_lr (default config.lr; read from folder/start, nothing written); {arm: final state}, in `arms`' order."""
+    already trained), then continue it for exactly more_steps (no time budget) in each of `arms`: D's learning rate
+    as before or 0 (D frozen), with all of G training at config.lr (a copy of the start in folder/arm) or only a
+    NoiseMap in front of G, trained at map_lr (default config.lr; read from folder/start, nothing written);
+    {arm: final state}, in `arms`' order."""
     if not config.max_steps:
         raise ValueError("frozen_d_runs needs config.max_steps, the common start's length")
     if config.ema or config.num_classes:
         raise ValueError("frozen_d_runs needs an unconditional run without EMA (num_classes=0, ema=0): its z-map arms "
                          "train a NoiseMap in front of G, and an EMA copy of G would not show it")
-    if unknown := [a for a in arms if a not in ARMS]:
-        raise ValueError(f"unknown arm(s) {unknown}: choose from {list(ARMS)}")
+    if not arms or (unknown := [a for a in arms if a not in ARMS]):
+        raise ValueError(f"unknown or no arms {list(arms)}: choose one or more of {list(ARMS)}")
+    if map_lr is not None and not map_lr > 0:
+        raise ValueError(f"map_lr must be > 0 (the noise map's learning rate), not {map_lr}")
     folder = Path(folder)
     if start is None:
         train_gan(config, data, folder / "start", progress=False, overwrite=True)
     else:
-        payload = load_checkpoint(start)
-        saved = TrainConfig.from_dict(payload["config"])
-        if saved.run_key() != config.run_key() or payload["step"] != config.max_steps:
-            raise ValueError(f"{start} holds step {payload['step']:,} of run {saved.run_key()}, not step "
-                             f"{config.max_steps:,} of {config.run_key()}: pass the config it was trained with")
-        if not keeps_g_state(payload) and any(not a.startswith("z-map") for a in arms):
-            raise ValueError(f"{start} keeps no optimiser state for G's weights (a start for the z-map copies): "
-                             f"continue it with the z-map arms only, or pass a full checkpoint")
-        (folder / "start").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(start, folder / "start" / "checkpoint.pt")
+        _copy_start(Path(start), config, arms, folder / "start" / "checkpoint.pt")
     states = {}
     for arm in arms:
         d_lr = 0.0 if arm.endswith("D frozen") else config.d_lr
-        longer = dataclasses.replace(config, max_steps=config.max_steps + more_steps, d_lr=d_lr, epochs=0)
+        longer = dataclasses.replace(config, max_steps=config.max_steps + more_steps, d_lr=d_lr, epochs=0,
+                                     max_minutes=0.0)
         if arm.startswith("z-map"):
             longer = dataclasses.replace(longer, lr=config.lr if map_lr is None else map_lr)
             states[arm] = train_gan(longer, data, folder / "start", resume=True, progress=False, write=False,
@@ -134,6 +129,27 @@ def frozen_d_runs(config: TrainConfig, data: ImageData, folder: str | Path, more
         shutil.copytree(folder / "start", folder / arm)
         states[arm] = train_gan(longer, data, folder / arm, resume=True, progress=False)
     return states
+
+
+def _copy_start(start: Path, config: TrainConfig, arms: tuple[str, ...], target: Path) -> None:
+    """Check that `start` is a finished training checkpoint of `config` that `arms` can continue; copy it to target."""
+    payload = load_checkpoint(start)
+    saved = TrainConfig.from_dict(payload["config"])
+    if is_release(payload):
+        raise CheckpointError(f"{start} is a release (weights only, no optimiser or random-number states): pass a "
+                              f"training checkpoint of the start, or a start written by checkpoint.g_frozen_start")
+    if saved.run_key() != config.run_key():
+        raise ValueError(f"{start} is a checkpoint of run {saved.run_key()}, not of {config.run_key()}: pass the "
+                         f"config it was trained with")
+    if payload["step"] != config.max_steps:
+        raise ValueError(f"{start} stopped at step {payload['step']:,} of {config.max_steps:,}: finish it (train_gan "
+                         f"with resume=True) or pass a finished one")
+    if not keeps_g_state(payload) and any(not a.startswith("z-map") for a in arms):
+        raise ValueError(f"{start} keeps no optimiser state for G's weights (a start for the z-map copies): continue "
+                         f"it with the z-map arms only, or pass a full training checkpoint")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not (target.exists() and target.samefile(start)):
+        shutil.copyfile(start, target)
 
 
 def long_start_config(seed: int) -> TrainConfig:
@@ -147,10 +163,15 @@ def shipped_start(seed: int) -> Path:
     z-map copies, whose training would take about 9 minutes per seed on a fast 2-core CPU."""
     config = long_start_config(seed)
     path = find_pretrained(config)
+    if path is None and config.run_key() in read_registry():
+        raise FileNotFoundError(f"the long start for seed {seed} is registered but missing from {PRETRAINED}: restore "
+                                f"it with `git checkout -- {read_registry()[config.run_key()]['file']}` there")
     if path is None:
-        raise FileNotFoundError(f"no shipped long start for seed {seed} ({config.run_key()}.pt in {PRETRAINED}): the "
-                                f"shipped seeds are 0, 1 and 2; train one with benchmarks/collapse_search.py "
-                                f"(--export-starts)")
+        raise FileNotFoundError(
+            f"no shipped long start for seed {seed}: the shipped seeds are 0, 1 and 2. To train and register one "
+            f"(about 9 minutes on a fast 2-core CPU): python benchmarks/collapse_search.py --extra-layer --max-steps 14000 "
+            f"--epochs 0 --max-minutes 0 --seeds {seed} --freeze 3000 --map-lr 2e-3 --z-map-only --export-starts "
+            f"--out /tmp/collapse_long_{seed}.json")
     return path
 
 

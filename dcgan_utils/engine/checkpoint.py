@@ -100,6 +100,9 @@ def g_frozen_start(payload: dict) -> dict:
     """A training payload for continuations that keep G's weights as they are (notebook 05's z-map copies, whose
     noise map gets a fresh optimiser): G's Adam moments and all grids but the last dropped, everything else kept, so
     D, the data order and the random-number generators resume exactly (about a third of the full payload's size)."""
+    if is_release(payload):
+        raise CheckpointError("a release checkpoint has no optimiser or random-number states to keep: write the start "
+                              "from the run's training checkpoint (its checkpoint.pt)")
     return {**payload, "opt_g": {**payload["opt_g"], "state": {}}, "grids": payload["grids"][-1:]}
 
 

@@ -4,8 +4,10 @@ training, a cut-short one resumed, and a shipped one taken from the package's ow
 
 A release checkpoint keeps what sampling, evaluation and the notebook's figures need (both networks' weights, the
 fixed noise, the loss history and the fixed-noise grids) and drops the optimiser and random-number states.
-`dcgan_utils/pretrained/registry.json` lists each file with its sha256, the settings it was trained with, and where; a file
-whose hash does not match is refused. `python -m dcgan_utils export RUN_FOLDER` writes one.
+`dcgan_utils/pretrained/registry.json` lists each file with its sha256, its kind, the settings it was trained with,
+and where; a file whose hash does not match is refused. `python -m dcgan_utils export RUN_FOLDER` writes one. Beside
+notebook 04's releases the folder holds notebook 05's long starts (kind "g_frozen_start", checkpoint.g_frozen_start:
+resumable for its z-map copies; loaded here like a release, for sampling).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from importlib import resources
 from collections.abc import Callable
 from pathlib import Path
 
-from dcgan_utils.engine.checkpoint import load_checkpoint, release_payload, restore, save_checkpoint, sha256
+from dcgan_utils.engine.checkpoint import (is_release, keeps_g_state, load_checkpoint, release_payload, restore,
+                                           save_checkpoint, sha256)
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData
 from dcgan_utils.engine.run_state import GANState, build_state
@@ -49,16 +52,19 @@ def export_release(checkpoint: str | os.PathLike, folder: str | os.PathLike = PR
     config = TrainConfig.from_dict(payload["config"])
     key = config.run_key()
     folder = Path(folder)
-    target = save_checkpoint(keep(payload), folder / f"{key}.pt")
+    kept = keep(payload)
+    target = save_checkpoint(kept, folder / f"{key}.pt")
     entry = {"file": target.name, "sha256": sha256(target), "bytes": target.stat().st_size, "step": payload["step"],
-             "precision": payload["precision"], "config": config.to_dict(), "note": note}
+             "precision": payload["precision"], "config": config.to_dict(), "note": note,
+             "kind": "release" if is_release(kept) else "training" if keeps_g_state(kept) else "g_frozen_start"}
     registry = {**read_registry(folder), key: entry}
     (folder / "registry.json").write_text(json.dumps(registry, indent=1, sort_keys=True) + "\n")
     return entry
 
 
 def find_pretrained(config: TrainConfig, folder: str | os.PathLike = PRETRAINED) -> Path | None:
-    """The verified release file for exactly these settings, or None when none is registered or present."""
+    """The verified shipped file (a release, or a long start) for exactly these settings, or None when none is
+    registered or present."""
     entry = read_registry(folder).get(config.run_key())
     if entry is None:
         return None
@@ -68,7 +74,8 @@ def find_pretrained(config: TrainConfig, folder: str | os.PathLike = PRETRAINED)
     if sha256(path) != entry["sha256"]:
         raise PretrainedError(
             f"{path} does not match its sha256 in {Path(folder) / 'registry.json'} (damaged or replaced): restore it "
-            f"with `git checkout -- {path.name}` in {path.parent}, or train instead (RETRAIN = True / retrain=True)"
+            f"with `git checkout -- {path.name}` in {path.parent}, or train instead (notebook 04: RETRAIN = True; "
+            f"load_or_train: retrain=True)"
         )
     return path
 
@@ -85,7 +92,7 @@ def load_or_train(config: TrainConfig, data: ImageData | None, root: str | os.Pa
                   callback: Callable[[GANState], None] | None = None, progress: bool = True,
                   pretrained: str | os.PathLike | None = PRETRAINED) -> tuple[GANState, str]:
     """The run for `config`: loaded when its checkpoint is finished, resumed when cut short, taken from the course's
-    verified pretrained release when there is one for exactly these settings, else trained.
+    verified shipped file when there is one for exactly these settings (loaded as a release is), else trained.
 
     Returns the state and what happened: "loaded", "resumed", "pretrained" or "trained". retrain=True trains from
     scratch and replaces that configuration's checkpoint (other configurations' folders are untouched);
