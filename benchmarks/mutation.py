@@ -157,6 +157,8 @@ M = [
            "the z-map copies trained at the start's rate, not map_lr", ("tests/test_collapse.py",)),
     Mutant(E + "checkpoint.py", '"opt_g": {**payload["opt_g"], "state": {}}, ', "",
            "a start for the z-map copies that keeps G's Adam moments", ("tests/test_collapse.py",)),
+    Mutant(E + "training.py", "        require_g_state(payload)\n", "        pass\n",
+           "G trained on from a start without its Adam moments", ("tests/test_collapse.py",)),
 ]
 
 

@@ -135,6 +135,13 @@ def test_a_start_that_cannot_give_the_copies_asked_for_is_refused_with_what_to_d
     with pytest.raises(CheckpointError, match="no optimiser or random-number states"):
         g_frozen_start(load_checkpoint(release))
     assert not (tmp_path / "c").exists()  # refused before anything was copied or trained
+    (tmp_path / "slim").mkdir()  # nor can G train on from it elsewhere (e.g. `train --resume` in its folder)
+    save_checkpoint(load_checkpoint(slim), tmp_path / "slim" / "checkpoint.pt")
+    before = (tmp_path / "slim" / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="restart its Adam moments"):
+        training.train_gan(dataclasses.replace(config, max_steps=5), tiny_data(), tmp_path / "slim", resume=True,
+                           progress=False)
+    assert (tmp_path / "slim" / "checkpoint.pt").read_bytes() == before  # nothing saved over it
 
 
 def test_the_shipped_long_starts_are_verified_and_are_the_settings_they_claim():

@@ -111,6 +111,14 @@ def keeps_g_state(payload: dict) -> bool:
     return not is_release(payload) and bool(payload["opt_g"]["state"])
 
 
+def require_g_state(payload: dict) -> None:
+    """Refuse to continue G's training from a payload past step 0 that keeps no Adam moments for G."""
+    if payload["step"] and not keeps_g_state(payload):
+        raise CheckpointError("this checkpoint keeps no optimiser state for G (a start for notebook 05's z-map copies, "
+                              "written by checkpoint.g_frozen_start): resuming G would restart its Adam moments; "
+                              "continue it with collapse.frozen_d_runs' z-map arms, or train the run anew")
+
+
 def is_release(payload: dict) -> bool:
     """True for a release payload (weights, noise, history, grids; no optimiser or RNG states)."""
     return "opt_g" not in payload

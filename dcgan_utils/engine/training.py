@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from dcgan_utils.engine.checkpoint import check_writable, load_checkpoint, restore, save_checkpoint, training_payload
+from dcgan_utils.engine.checkpoint import (check_writable, load_checkpoint, require_g_state, restore, save_checkpoint,
+                                           training_payload)
 from dcgan_utils.engine.config import TrainConfig
 from dcgan_utils.engine.data import ImageData, load_dataset, to_uint8
 from dcgan_utils.engine.interrupt import TrainingInterrupted, stop_on_signals
@@ -206,7 +207,8 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
     agree = agree or bool
     state = build_state(config)
     if resume:
-        restore(state, load_checkpoint(out / "checkpoint.pt"))
+        payload = load_checkpoint(out / "checkpoint.pt")
+        restore(state, payload)
         if state.grids and state.grids[-1][0] == state.step and state.step % config.sample_every:
             state.grids.pop()  # the last session's closing grid, off the schedule: this session draws its own at its end
     if data is None:
@@ -222,8 +224,11 @@ def _train(config, data, out, resume, callback, progress, prepare, write, batch_
     if config.num_classes and len(data.classes) != config.num_classes:
         raise ValueError(f"num_classes={config.num_classes}, but the data have {len(data.classes)} classes "
                          f"({', '.join(data.classes[:12])}): set num_classes={len(data.classes)}")
+    g_optimiser = state.opt_g
     if prepare is not None:
         prepare(state)
+    if resume and state.opt_g is g_optimiser:  # G resumes with the saved optimiser: its Adam moments must be there
+        require_g_state(payload)
     per_step = (batch_size or config.batch_size) * config.d_steps  # images one generator step consumes
     per_epoch = data.num_batches(per_step)
     if per_epoch == 0:
