@@ -75,13 +75,14 @@ if args.no_g_batchnorm and (args.shipped_starts or args.export_starts):
     parser.error("--no-g-batchnorm changes G outside TrainConfig, so its runs cannot use or register shipped starts")
 if args.export_starts and args.max_minutes:
     parser.error("--export-starts registers starts of exactly --max-steps: add --max-minutes 0 (no time budget)")
+starts = {}  # --shipped-starts: seed -> its verified file, found now, not after loading the data
 for seed in (int(s) for s in args.seeds.split(",")) if args.shipped_starts else ():
-    args.seed = seed  # found out now, not after loading the data
+    args.seed = seed
     if config_from_args(parser, args).run_key() != collapse.long_start_config(seed).run_key():
         parser.error("--shipped-starts continues the long starts: use --extra-layer --max-steps 14000 --epochs 0 "
                      "--max-minutes 0 and no other training setting")
     try:
-        collapse.shipped_start(seed)
+        starts[seed] = collapse.shipped_start(seed)
     except FileNotFoundError as err:
         parser.error(str(err))
 if args.freeze and not out.parent.is_dir():  # found out now, not after the runs
@@ -115,8 +116,7 @@ if args.freeze:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
             arms = tuple(a for a in collapse.ARMS if a.startswith("z-map") or not args.z_map_only)
-            states = collapse.frozen_d_runs(config, data, folder, args.freeze, arms, args.map_lr,
-                                            collapse.shipped_start(seed) if args.shipped_starts else None)
+            states = collapse.frozen_d_runs(config, data, folder, args.freeze, arms, args.map_lr, starts.get(seed))
             if args.export_starts:
                 entry = export_release(Path(folder) / "start" / "checkpoint.pt", keep=g_frozen_start,
                                        note=f"notebook 05's long start, seed {seed}: {config.max_steps:,} steps on "

@@ -163,9 +163,10 @@ def shipped_start(seed: int) -> Path:
     z-map copies, whose training would take about 9 minutes per seed on a fast 2-core CPU."""
     config = long_start_config(seed)
     path = find_pretrained(config)
-    if path is None and config.run_key() in read_registry():
+    entry = read_registry().get(config.run_key()) if path is None else None
+    if entry is not None:
         raise FileNotFoundError(f"the long start for seed {seed} is registered but missing from {PRETRAINED}: restore "
-                                f"it with `git checkout -- {read_registry()[config.run_key()]['file']}` there")
+                                f"it with `git checkout -- {entry['file']}` there")
     if path is None:
         raise FileNotFoundError(
             f"no shipped long start for seed {seed}: the shipped seeds are 0, 1 and 2. To train and register one "
